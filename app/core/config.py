@@ -1,0 +1,46 @@
+"""Service settings, read once from `BB_*` environment variables."""
+
+from functools import cached_property
+from typing import Annotated
+
+from fastapi import Depends, Request
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.core.urls import async_database_url, is_sqlite_url
+
+DEFAULT_DATABASE_URL = "sqlite:///./backlog-bridge.db"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BB_", env_nested_delimiter="__", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    token_ttl_days: int = Field(default=90, ge=1, le=3650)
+    log_level: str = "INFO"
+    db_pool_size: int = Field(default=10, ge=1)
+
+    _split_lists = field_validator("cors_origins", mode="before")(_split_csv)
+
+    @cached_property
+    def async_database_url(self) -> str:
+        return async_database_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return is_sqlite_url(self.database_url)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,194 @@
+"""Application errors and their RFC 9457 `application/problem+json` rendering."""
+
+import logging
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.request_context import current_request_id
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+logger = logging.getLogger("app.errors")
+
+
+class ValidationErrorEntry(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every non-2xx response body."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[ValidationErrorEntry] | None = None
+
+
+class AppError(Exception):
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal"
+    title: ClassVar[str] = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class BadRequest(AppError):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class Unauthorized(AppError):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(AppError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class FieldForbidden(AppError):
+    status, slug, title = 403, "field-forbidden", "Field may not be set by this role"
+
+
+class NotFound(AppError):
+    status, slug, title = 404, "not-found", "Not found"
+
+    def __init__(self, entity: str, entity_id: object) -> None:
+        super().__init__(f"{entity} {entity_id} does not exist")
+
+
+class Conflict(AppError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailed(AppError):
+    status, slug, title = 412, "precondition-failed", "Precondition failed"
+
+
+class UnprocessableEntity(AppError):
+    status, slug, title = 422, "validation-error", "Validation error"
+
+
+def problem_response(
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None,
+    request: Request,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return problem_response(
+        status=exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        request=request,
+        headers=exc.headers,
+        **exc.extra,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    slug = {404: "not-found", 405: "method-not-allowed"}.get(
+        exc.status_code, phrase.lower().replace(" ", "-")
+    )
+    detail = exc.detail if exc.detail != phrase else None
+    return problem_response(
+        status=exc.status_code,
+        slug=slug,
+        title=phrase,
+        detail=detail,
+        request=request,
+        headers=dict(exc.headers or {}),
+    )
+
+
+def _error_entries(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [{"loc": list(err["loc"]), "msg": err["msg"]} for err in exc.errors()]
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _error_entries(exc)
+    if any(err.get("type") == "json_invalid" for err in exc.errors()):
+        return problem_response(
+            status=400,
+            slug="malformed-json",
+            title="Malformed JSON",
+            detail="The request body is not valid JSON.",
+            request=request,
+            errors=errors,
+        )
+    return problem_response(
+        status=422,
+        slug="validation-error",
+        title="Validation error",
+        detail="The request did not pass validation.",
+        request=request,
+        errors=errors,
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    request_id = current_request_id()
+    logger.exception("unhandled error", extra={"request_id": request_id})
+    return problem_response(
+        status=500,
+        slug="internal",
+        title="Internal server error",
+        detail=f"Something went wrong on our side; quote request id {request_id}.",
+        request=request,
+        headers={"X-Request-ID": request_id},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entry documenting problem+json bodies for the given statuses."""
+    return {
+        status: {
+            "model": Problem,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

@@ -1,0 +1,66 @@
+"""The ASGI application: `create_app()` wires settings, database, routers and error handlers."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import health
+from app.core.config import Settings
+from app.core.db import Sessionmakers, make_engine
+from app.core.errors import error_responses, install_error_handlers
+from app.core.logging import configure_logging
+from app.core.middleware import RequestIdMiddleware
+from app.core.migrations import script_revisions
+from app.core.openapi import problem_only_openapi
+from app.users.router import router as users_router
+
+API_DESCRIPTION = """
+Backlog Bridge turns marketing's requests into IT's Scrum backlog: intake, IT assessment,
+security review, backlog, sprints and tracker sync. Errors are RFC 9457 problem+json.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        app.state.engine = engine
+        app.state.sessionmakers = Sessionmakers(engine)
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="Backlog Bridge",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        responses=error_responses(500),
+    )
+    app.state.settings = settings
+    app.state.migration_head, app.state.known_revisions = script_revisions()
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(users_router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["Link", "ETag", "X-Request-ID"],
+        )
+    app.add_middleware(RequestIdMiddleware)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problem_only_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

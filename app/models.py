@@ -1,0 +1,5 @@
+"""Imports every domain's models so that Base.metadata is complete (Alembic, tests)."""
+
+
+def import_all_models() -> None:
+    import app.users.models  # noqa: F401

@@ -1,0 +1,32 @@
+"""Bearer-token authentication as a FastAPI dependency."""
+
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.core.db import SessionDep
+from app.core.errors import Unauthorized
+from app.users import service
+from app.users.models import User
+
+_bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer bb_…`")
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+async def current_user(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None:
+        raise Unauthorized("Send `Authorization: Bearer <token>`.", headers=_CHALLENGE)
+    user = await service.authenticate(session, secret=credentials.credentials)
+    if user is None:
+        raise Unauthorized(
+            "The token is invalid, expired or revoked.",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]

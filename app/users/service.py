@@ -1,0 +1,180 @@
+"""Users and API tokens: who may call the API, and with which role."""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from app.core.db import utcnow
+from app.core.errors import Conflict, Forbidden, NotFound, UnprocessableEntity
+from app.core.security import hash_token, new_token
+from app.users.models import ApiToken, Role, User
+from app.users.schemas import UserCreate, UserUpdate
+
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+class NameTaken(Conflict):
+    slug, title = "name-taken", "Name already taken"
+
+
+class LastAdmin(Conflict):
+    slug, title = "last-admin", "The last active admin must stay"
+
+
+def ensure_admin_or_self(actor: User, user_id: int) -> None:
+    if actor.role is not Role.ADMIN and actor.id != user_id:
+        raise Forbidden("Only admins may act on other users.")
+
+
+def ensure_role(actor: User, *roles: Role) -> None:
+    if actor.role not in roles:
+        allowed = ", ".join(roles)
+        raise Forbidden(f"Role {actor.role} may not do this (allowed: {allowed}).")
+
+
+async def create_user(session: AsyncSession, *, data: UserCreate) -> User:
+    user = User(name=data.name, role=data.role, email=data.email, active=True)
+    try:
+        async with session.begin_nested():  # a clash rolls back (and expunges) only this user
+            session.add(user)
+            await session.flush()
+    except IntegrityError as exc:
+        raise NameTaken(f"A user named {data.name!r} already exists.") from exc
+    return user
+
+
+async def get_user(session: AsyncSession, *, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("user", user_id)
+    return user
+
+
+async def get_user_by_name(session: AsyncSession, *, name: str) -> User:
+    user = await session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound("user", name)
+    return user
+
+
+async def list_users(
+    session: AsyncSession, *, limit: int, after_id: int | None, role: Role | None
+) -> tuple[list[User], int | None]:
+    """A keyset page by id; returns the users and the id to continue after, if any."""
+    query = select(User).order_by(User.id).limit(limit + 1)
+    if after_id is not None:
+        query = query.where(User.id > after_id)
+    if role is not None:
+        query = query.where(User.role == role)
+    users = list(await session.scalars(query))
+    if len(users) > limit:
+        return users[:limit], users[limit - 1].id
+    return users, None
+
+
+async def update_user(session: AsyncSession, *, user: User, data: UserUpdate) -> User:
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("active") is False or changes.get("role") not in (None, Role.ADMIN):
+        await _keep_one_admin(session, user=user)
+    for field, value in changes.items():
+        if field in ("name", "role", "active") and value is None:
+            raise UnprocessableEntity(f"{field} cannot be null.", errors=[_null_error(field)])
+        setattr(user, field, value)
+    if changes.get("active") is False:
+        await _revoke_all_tokens(session, user_id=user.id)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise NameTaken(f"A user named {data.name!r} already exists.") from exc
+    return user
+
+
+def _null_error(field: str) -> dict[str, object]:
+    return {"loc": ["body", field], "msg": "may not be null"}
+
+
+async def _keep_one_admin(session: AsyncSession, *, user: User) -> None:
+    if user.role is not Role.ADMIN or not user.active:
+        return
+    admins = await session.scalar(
+        select(func.count()).where(User.role == Role.ADMIN, User.active.is_(True))
+    )
+    if (admins or 0) <= 1:
+        raise LastAdmin("Deactivating or demoting the last active admin would lock everyone out.")
+
+
+async def _revoke_all_tokens(session: AsyncSession, *, user_id: int) -> None:
+    await session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+async def create_token(
+    session: AsyncSession, *, user: User, name: str, ttl: timedelta
+) -> tuple[ApiToken, str]:
+    """A new token for `user`; the secret is returned once and only its hash is stored."""
+    if not user.active:
+        raise Conflict(f"User {user.name!r} is inactive and cannot get tokens.")
+    secret = new_token()
+    token = ApiToken(
+        user_id=user.id, name=name, token_hash=hash_token(secret), expires_at=utcnow() + ttl
+    )
+    session.add(token)
+    await session.flush()
+    return token, secret
+
+
+async def list_tokens(session: AsyncSession, *, user_id: int) -> list[ApiToken]:
+    query = select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)
+    return list(await session.scalars(query))
+
+
+async def revoke_token(session: AsyncSession, *, token_id: int, actor: User) -> None:
+    token = await session.get(ApiToken, token_id)
+    # Another user's token is reported missing, not forbidden: its existence is not ours to see.
+    if token is None or (actor.role is not Role.ADMIN and token.user_id != actor.id):
+        raise NotFound("token", token_id)
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        await session.flush()
+
+
+async def authenticate(session: AsyncSession, *, secret: str) -> User | None:
+    """The active user a valid, unexpired, unrevoked token belongs to, or None."""
+    now = utcnow()
+    token = await session.scalar(
+        select(ApiToken)
+        .options(joinedload(ApiToken.user))
+        .where(ApiToken.token_hash == hash_token(secret))
+    )
+    if token is None or token.revoked_at is not None or token.expires_at <= now:
+        return None
+    if not token.user.active:
+        return None
+    if _stale(token.last_used_at, now):
+        return await _touch(session, token=token, now=now)
+    return token.user
+
+
+async def _touch(session: AsyncSession, *, token: ApiToken, now: datetime) -> User:
+    """Record `last_used_at` in its own short transaction; best effort, never fails a call."""
+    user_id = token.user_id
+    try:
+        await session.execute(
+            update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
+        )
+        await session.commit()
+    except OperationalError:  # SQLite: a read snapshot could not become a write; next time
+        await session.rollback()
+        return await get_user(session, user_id=user_id)
+    return token.user
+
+
+def _stale(last_used_at: datetime | None, now: datetime) -> bool:
+    return last_used_at is None or now - last_used_at >= LAST_USED_GRANULARITY

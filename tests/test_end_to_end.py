@@ -1,0 +1,87 @@
+"""The real thing: `backlog-bridge serve` on a free port, a user made by the CLI, real HTTP."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.core.http import AsyncClient
+from tests.databases import throwaway_database
+
+CLI = [sys.executable, "-m", "app.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [*CLI, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _wait_until_serving(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the server exited early"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the server did not start listening within 30 s")
+
+
+@pytest.fixture
+def serve() -> Iterator[object]:
+    servers: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str]) -> str:
+        port = _free_port()
+        server = subprocess.Popen(
+            [*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL
+        )
+        servers.append(server)
+        _wait_until_serving(port, server)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server in servers:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_serve_then_cli_user_then_api_call(
+    backend: str, tmp_path: Path, serve: object
+) -> None:
+    async with throwaway_database(backend, tmp_path) as url:
+        env = {**os.environ, "BB_DATABASE_URL": url}
+        if backend == "postgresql":
+            _cli(env, "migrate")  # serve never migrates PostgreSQL itself
+        base_url = serve(env)  # type: ignore[operator]
+        output = _cli(env, "users", "create", "--name", "root", "--role", "admin")
+        token = output.strip().splitlines()[-1]
+        async with AsyncClient(base_url=base_url) as client:
+            assert (await client.get("/healthz")).json() == {"status": "ok"}
+            assert (await client.get("/readyz")).status_code == 200
+            me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 200
+            assert me.json()["role"] == "admin"
+            unauthenticated = await client.get("/api/v1/me")
+            assert unauthenticated.status_code == 401
+            assert unauthenticated.headers["content-type"] == "application/problem+json"
+            second = _cli(env, "tokens", "create", "--user", "root").strip().splitlines()[-1]
+            me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {second}"})
+            assert me.json()["name"] == "root"
