@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import health
+from app.comments.router import router as comments_router
 from app.core.config import Settings
 from app.core.db import Sessionmakers, make_engine
 from app.core.errors import error_responses, install_error_handlers
@@ -15,6 +16,8 @@ from app.core.logging import configure_logging
 from app.core.middleware import RequestIdMiddleware
 from app.core.migrations import script_revisions
 from app.core.openapi import problem_only_openapi
+from app.events.router import router as events_router
+from app.requests.router import router as requests_router
 from app.users.router import router as users_router
 
 API_DESCRIPTION = """
@@ -46,7 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.migration_head, app.state.known_revisions = script_revisions()
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(users_router)
+    for router in (users_router, requests_router, comments_router, events_router):
+        app.include_router(router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

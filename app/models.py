@@ -2,4 +2,8 @@
 
 
 def import_all_models() -> None:
+    import app.comments.models
+    import app.core.events
+    import app.core.idempotency
+    import app.requests.models
     import app.users.models  # noqa: F401

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.request_context import current_request_id
@@ -162,6 +163,21 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _concurrent_update(request: Request, exc: Exception) -> JSONResponse:
+    """Optimistic locking lost a race: 412 for a conditional request, else 409."""
+    if "if-match" in request.headers:
+        status, slug, title = 412, "precondition-failed", "Precondition failed"
+    else:
+        status, slug, title = 409, "concurrent-update", "Concurrent update"
+    return problem_response(
+        status=status,
+        slug=slug,
+        title=title,
+        detail="Someone else changed this resource at the same moment; re-read it and retry.",
+        request=request,
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     request_id = current_request_id()
     logger.exception("unhandled error", extra={"request_id": request_id})
@@ -179,6 +195,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StaleDataError, _concurrent_update)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

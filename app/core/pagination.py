@@ -3,14 +3,21 @@
 import base64
 import binascii
 import json
-from typing import Annotated, Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Query, Request, Response
+from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
-from app.core.errors import BadRequest
+from app.core.errors import BadRequest, UnprocessableEntity
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+T = TypeVar("T")
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (max 200).")]
 Cursor = Annotated[
@@ -55,3 +62,91 @@ def decode_id_cursor(cursor: str | None) -> int | None:
     if not isinstance(last_id, int) or isinstance(last_id, bool):
         raise InvalidCursor("The cursor is not one this service issued.")
     return last_id
+
+
+def page_of(rows: Sequence[T], limit: int) -> tuple[list[T], T | None]:
+    """Split rows fetched with `limit + 1`: the page, and its last row when more follow."""
+    if len(rows) > limit:
+        return list(rows[:limit]), rows[limit - 1]
+    return list(rows), None
+
+
+@dataclass(frozen=True)
+class Keyset:
+    """A sort order (`field` or `-field`, nulls last, ties by id) and its keyset condition."""
+
+    name: str
+    column: InstrumentedAttribute[Any]
+    descending: bool
+    tie_breaker: InstrumentedAttribute[int]
+
+    @classmethod
+    def parse(
+        cls,
+        sort: str,
+        columns: dict[str, InstrumentedAttribute[Any]],
+        *,
+        tie_breaker: InstrumentedAttribute[int],
+    ) -> "Keyset":
+        name = sort.removeprefix("-")
+        if name not in columns:
+            raise UnprocessableEntity(
+                f"sort must be one of {', '.join(columns)} (prefix - for descending).",
+                errors=[{"loc": ["query", "sort"], "msg": f"unknown sort field {name!r}"}],
+            )
+        return cls(name, columns[name], sort.startswith("-"), tie_breaker)
+
+    def order_by(self) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+        ordered = self.column.desc() if self.descending else self.column.asc()
+        return ordered.nulls_last(), self.tie_breaker.asc()
+
+    def after(self, value: Any, last_id: int) -> ColumnElement[bool]:
+        if value is None:  # already in the trailing run of nulls
+            return and_(self.column.is_(None), self.tie_breaker > last_id)
+        beyond = self.column < value if self.descending else self.column > value
+        tie = and_(self.column == value, self.tie_breaker > last_id)
+        return or_(beyond, tie, self.column.is_(None))
+
+    def encode(self, row: Any) -> str:
+        return encode_cursor({"s": self.name, "v": getattr(row, self.name), "i": row.id})
+
+    def decode(self, cursor: str) -> tuple[Any, int]:
+        position = decode_cursor(cursor)
+        last_id, raw = position.get("i"), position.get("v")
+        if position.get("s") != self.name or not isinstance(last_id, int):
+            raise InvalidCursor("The cursor belongs to another sort order or is damaged.")
+        if raw is None:
+            return None, last_id
+        try:
+            return _typed(self.column.type.python_type, raw), last_id
+        except (TypeError, ValueError) as exc:
+            raise InvalidCursor("The cursor is damaged.") from exc
+
+
+def _typed(python_type: type, raw: Any) -> Any:
+    if python_type is datetime:
+        value = datetime.fromisoformat(raw)
+        if value.tzinfo is None:
+            raise ValueError("naive datetime in cursor")
+        return value
+    if python_type is date:
+        return date.fromisoformat(raw)
+    if not isinstance(raw, python_type) or isinstance(raw, bool):
+        raise TypeError(f"expected {python_type.__name__}")
+    return raw
+
+
+async def keyset_page(
+    session: AsyncSession,
+    query: Select[T],
+    *,
+    keyset: Keyset,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[T], str | None]:
+    """One page of `query` in `keyset` order, and the cursor of the next page (if any)."""
+    if cursor is not None:
+        query = query.where(keyset.after(*keyset.decode(cursor)))
+    rows = (await session.scalars(query.order_by(*keyset.order_by()).limit(limit + 1))).all()
+    page, last = page_of(rows, limit)
+    return page, keyset.encode(last) if last is not None else None

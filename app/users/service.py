@@ -9,6 +9,7 @@ from sqlalchemy.orm import joinedload
 
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, UnprocessableEntity
+from app.core.pagination import page_of
 from app.core.security import hash_token, new_token
 from app.users.models import ApiToken, Role, User
 from app.users.schemas import UserCreate, UserUpdate
@@ -69,10 +70,8 @@ async def list_users(
         query = query.where(User.id > after_id)
     if role is not None:
         query = query.where(User.role == role)
-    users = list(await session.scalars(query))
-    if len(users) > limit:
-        return users[:limit], users[limit - 1].id
-    return users, None
+    users, last = page_of(list(await session.scalars(query)), limit)
+    return users, last.id if last else None
 
 
 async def update_user(session: AsyncSession, *, user: User, data: UserUpdate) -> User:

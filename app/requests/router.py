@@ -1,0 +1,210 @@
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from app.core.db import SessionDep
+from app.core.errors import error_responses
+from app.core.etag import IfMatch, check_if_match, etag, set_etag
+from app.core.idempotency import IdempotencyKey, fingerprint, run_once
+from app.core.pagination import Cursor, Limit, set_next_link
+from app.core.schemas import Page
+from app.requests import actions, service
+from app.requests.models import MarketingRequest, RequestStatus
+from app.requests.schemas import (
+    AssessmentIn,
+    ReasonIn,
+    RequestCreate,
+    RequestOut,
+    RequestUpdate,
+    SecurityReviewIn,
+)
+from app.requests.views import request_out
+from app.users.auth import CurrentUser
+from app.users.models import Role, User
+from app.users.service import ensure_role
+
+router = APIRouter(prefix="/api/v1/requests", tags=["requests"], responses=error_responses(401))
+_ACTION_ERRORS = error_responses(403, 404, 409, 412, 422)
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="File a marketing request (as a draft)",
+    responses={201: {"model": RequestOut}, **error_responses(403, 422)},
+    response_model=RequestOut,
+)
+async def create_request(
+    body: RequestCreate,
+    session: SessionDep,
+    actor: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    ensure_role(actor, Role.MARKETING, Role.IT, Role.ADMIN)
+
+    async def create() -> tuple[RequestOut, dict[str, str]]:
+        request = await service.create_request(session, data=body, actor=actor)
+        headers = {"ETag": etag(request.version), "Location": f"{router.prefix}/{request.id}"}
+        return request_out(request, actor), headers
+
+    return await run_once(
+        session,
+        user_id=actor.id,
+        key=idempotency_key,
+        print_=fingerprint("POST /requests", body),
+        create=create,
+    )
+
+
+@router.get("", summary="List requests", responses=error_responses(400, 422))
+async def list_requests(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    viewer: CurrentUser,
+    status: Annotated[list[RequestStatus] | None, Query(description="repeatable")] = None,
+    department: Annotated[str | None, Query(max_length=100)] = None,
+    requester_id: int | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in title/description")] = None,
+    updated_since: datetime | None = None,
+    sort: Annotated[str, Query(max_length=32, description="field or -field")] = "-created_at",
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[RequestOut]:
+    rows, next_cursor = await service.list_requests(
+        session,
+        statuses=status or [],
+        department=department,
+        requester_id=requester_id,
+        q=q,
+        updated_since=updated_since,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+    set_next_link(request, response, next_cursor)
+    return Page[RequestOut](items=[request_out(r, viewer) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{request_id}", summary="One request", responses=error_responses(404))
+async def get_request(
+    request_id: int, response: Response, session: SessionDep, viewer: CurrentUser
+) -> RequestOut:
+    request = await service.get_request(session, request_id=request_id)
+    set_etag(response, request.version)
+    return request_out(request, viewer)
+
+
+@router.patch(
+    "/{request_id}",
+    summary="Edit a draft (its requester or an admin)",
+    responses=error_responses(403, 404, 409, 412, 422),
+)
+async def update_request(
+    request_id: int,
+    body: RequestUpdate,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentUser,
+    if_match: IfMatch = None,
+) -> RequestOut:
+    request = await service.get_request(session, request_id=request_id)
+    check_if_match(if_match, request.version)
+    await service.update_request(session, request=request, data=body, actor=actor)
+    return await _committed(session, request, response, actor)
+
+
+async def _committed(
+    session: SessionDep, request: MarketingRequest, response: Response, actor: User
+) -> RequestOut:
+    await session.commit()
+    set_etag(response, request.version)
+    return request_out(request, actor)
+
+
+async def _load(session: SessionDep, request_id: int, if_match: str | None) -> MarketingRequest:
+    request = await service.get_request(session, request_id=request_id)
+    check_if_match(if_match, request.version)
+    return request
+
+
+@router.post("/{request_id}/submit", summary="Submit a draft for IT assessment",
+             responses=_ACTION_ERRORS)  # fmt: skip
+async def submit(
+    request_id: int, response: Response, session: SessionDep, actor: CurrentUser,
+    if_match: IfMatch = None,
+) -> RequestOut:  # fmt: skip
+    request = await _load(session, request_id, if_match)
+    await actions.submit(session, request=request, actor=actor)
+    return await _committed(session, request, response, actor)
+
+
+@router.post("/{request_id}/withdraw", summary="Withdraw a request (until it is planned)",
+             responses=_ACTION_ERRORS)  # fmt: skip
+async def withdraw(
+    request_id: int, response: Response, session: SessionDep, actor: CurrentUser,
+    if_match: IfMatch = None,
+) -> RequestOut:  # fmt: skip
+    request = await _load(session, request_id, if_match)
+    await actions.withdraw(session, request=request, actor=actor)
+    return await _committed(session, request, response, actor)
+
+
+@router.post("/{request_id}/return", summary="Return a request to its requester as a draft (IT)",
+             responses=_ACTION_ERRORS)  # fmt: skip
+async def return_request(
+    request_id: int, body: ReasonIn, response: Response, session: SessionDep,
+    actor: CurrentUser, if_match: IfMatch = None,
+) -> RequestOut:  # fmt: skip
+    request = await _load(session, request_id, if_match)
+    await actions.return_to_requester(session, request=request, reason=body.reason, actor=actor)
+    return await _committed(session, request, response, actor)
+
+
+@router.put("/{request_id}/assessment", summary="Record or replace IT's assessment",
+            responses=_ACTION_ERRORS)  # fmt: skip
+async def put_assessment(
+    request_id: int, body: AssessmentIn, response: Response, session: SessionDep,
+    actor: CurrentUser, if_match: IfMatch = None,
+) -> RequestOut:  # fmt: skip
+    request = await _load(session, request_id, if_match)
+    await actions.put_assessment(session, request=request, data=body, actor=actor)
+    return await _committed(session, request, response, actor)
+
+
+@router.post(
+    "/{request_id}/approve",
+    summary="Approve (IT); routes to security review first when one is required",
+    responses=_ACTION_ERRORS,
+)
+async def approve(
+    request_id: int, response: Response, session: SessionDep, actor: CurrentUser,
+    if_match: IfMatch = None,
+) -> RequestOut:  # fmt: skip
+    request = await _load(session, request_id, if_match)
+    await actions.approve(session, request=request, actor=actor)
+    return await _committed(session, request, response, actor)
+
+
+@router.post("/{request_id}/reject", summary="Reject with a reason (IT)",
+             responses=_ACTION_ERRORS)  # fmt: skip
+async def reject(
+    request_id: int, body: ReasonIn, response: Response, session: SessionDep,
+    actor: CurrentUser, if_match: IfMatch = None,
+) -> RequestOut:  # fmt: skip
+    request = await _load(session, request_id, if_match)
+    await actions.reject(session, request=request, reason=body.reason, actor=actor)
+    return await _committed(session, request, response, actor)
+
+
+@router.post("/{request_id}/security-review", summary="Record a security review (security)",
+             responses=_ACTION_ERRORS)  # fmt: skip
+async def security_review(
+    request_id: int, body: SecurityReviewIn, response: Response, session: SessionDep,
+    actor: CurrentUser, if_match: IfMatch = None,
+) -> RequestOut:  # fmt: skip
+    request = await _load(session, request_id, if_match)
+    await actions.record_security_review(session, request=request, data=body, actor=actor)
+    return await _committed(session, request, response, actor)

@@ -1,0 +1,143 @@
+"""Marketing requests: filing, editing, reading and listing. Lifecycle moves: `actions.py`."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import NotFound, UnprocessableEntity
+from app.core.events import diff, record_event
+from app.core.money import Money
+from app.core.pagination import Keyset, keyset_page
+from app.requests import workflow
+from app.requests.models import MarketingRequest, RequestStatus
+from app.requests.schemas import RequestCreate, RequestUpdate
+from app.users.models import User
+
+EDITABLE_FIELDS = (
+    "title", "description", "business_goal", "kpi", "business_value", "time_criticality",
+    "target_date", "department",
+)  # fmt: skip
+SORTS = {
+    "created_at": MarketingRequest.created_at,
+    "updated_at": MarketingRequest.updated_at,
+    "target_date": MarketingRequest.target_date,
+    "business_value": MarketingRequest.business_value,
+    "title": MarketingRequest.title,
+    "id": MarketingRequest.id,
+}
+
+
+def snapshot(request: MarketingRequest) -> dict[str, Any]:
+    """The request's own fields as they go into event data."""
+    fields = {name: getattr(request, name) for name in EDITABLE_FIELDS}
+    budget = Money.maybe(request.budget_minor, request.budget_currency)
+    fields["budget"] = budget.model_dump() if budget else None
+    return fields
+
+
+async def create_request(
+    session: AsyncSession, *, data: RequestCreate, actor: User
+) -> MarketingRequest:
+    request = MarketingRequest(requester_id=actor.id, status=RequestStatus.DRAFT)
+    _apply(request, data.model_dump(exclude_unset=True))
+    session.add(request)
+    await session.flush()
+    after = snapshot(request) | {"status": request.status, "requester_id": actor.id}
+    record_event(
+        session,
+        type="request.created",
+        entity="request",
+        entity_id=request.id,
+        actor_id=actor.id,
+        data={"before": {}, "after": after},
+    )
+    return request
+
+
+async def get_request(session: AsyncSession, *, request_id: int) -> MarketingRequest:
+    request = await session.get(MarketingRequest, request_id)
+    if request is None:
+        raise NotFound("request", request_id)
+    return request
+
+
+async def update_request(
+    session: AsyncSession, *, request: MarketingRequest, data: RequestUpdate, actor: User
+) -> MarketingRequest:
+    """Edit a draft (its requester or an admin)."""
+    workflow.check(request, workflow.Action.EDIT, actor)
+    changes = data.model_dump(exclude_unset=True)
+    if "title" in changes and changes["title"] is None:
+        raise UnprocessableEntity(
+            "title cannot be null.", errors=[{"loc": ["body", "title"], "msg": "may not be null"}]
+        )
+    before = snapshot(request)
+    _apply(request, changes)
+    change = diff(before, snapshot(request))
+    if change["after"]:
+        await session.flush()
+        record_event(
+            session,
+            type="request.updated",
+            entity="request",
+            entity_id=request.id,
+            actor_id=actor.id,
+            data=change,
+        )
+    return request
+
+
+def _apply(request: MarketingRequest, changes: dict[str, Any]) -> None:
+    for name in EDITABLE_FIELDS:
+        if name in changes:
+            setattr(request, name, changes[name])
+    if "budget" in changes:
+        budget = changes["budget"]
+        money = Money(**budget) if budget else None
+        request.budget_minor = money.to_minor_units() if money else None
+        request.budget_currency = money.currency if money else None
+
+
+async def list_requests(
+    session: AsyncSession,
+    *,
+    statuses: list[RequestStatus],
+    department: str | None,
+    requester_id: int | None,
+    q: str | None,
+    updated_since: datetime | None,
+    sort: str,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[MarketingRequest], str | None]:
+    query = _filtered(select(MarketingRequest), statuses, department, requester_id, q)
+    if updated_since is not None:
+        query = query.where(MarketingRequest.updated_at >= updated_since)
+    keyset = Keyset.parse(sort, SORTS, tie_breaker=MarketingRequest.id)
+    return await keyset_page(session, query, keyset=keyset, limit=limit, cursor=cursor)
+
+
+def _filtered(
+    query: Select[MarketingRequest],
+    statuses: list[RequestStatus],
+    department: str | None,
+    requester_id: int | None,
+    q: str | None,
+) -> Select[MarketingRequest]:
+    if statuses:
+        query = query.where(MarketingRequest.status.in_(statuses))
+    if department is not None:
+        query = query.where(MarketingRequest.department == department)
+    if requester_id is not None:
+        query = query.where(MarketingRequest.requester_id == requester_id)
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            or_(
+                MarketingRequest.title.ilike(pattern, escape="\\"),
+                MarketingRequest.description.ilike(pattern, escape="\\"),
+            )
+        )
+    return query
