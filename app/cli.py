@@ -1,4 +1,4 @@
-"""`backlog-bridge` command line: serve, migrate, users, tokens, openapi."""
+"""`backlog-bridge` command line: serve, migrate, users, tokens, openapi, demo."""
 
 import argparse
 import asyncio
@@ -11,6 +11,7 @@ from typing import TypeVar
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import demo
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import AppError
@@ -34,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="bring the database schema to the newest revision")
     commands.add_parser("openapi", help="print the OpenAPI document as JSON")
+    commands.add_parser(
+        "demo", help="load demo users and requests; prints the demo admin's token last"
+    )
 
     users = commands.add_parser("users", help="manage users").add_subparsers(
         dest="action", required=True
@@ -74,12 +78,34 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if settings.is_sqlite:
         upgrade(settings.database_url)  # the embedded database is ours to keep current
+    if args.command == "demo":
+        return _load_demo(settings)
     if args.command == "users":
         token = _run_in_session(settings, lambda s: _create_user(s, args, settings))
     else:
         token = _run_in_session(settings, lambda s: _create_token(s, args, settings))
     print(token)
     return 0
+
+
+def _load_demo(settings: Settings) -> int:
+    token = _run_in_session(settings, lambda s: _demo_once(s, settings))
+    if token is None:
+        print("demo data is already loaded (its users exist); nothing changed")
+        return 0
+    admin = demo.USERS[demo.ADMIN]
+    print(
+        f"loaded demo data: {len(demo.USERS)} users, {len(demo.REQUESTS)} requests; "
+        f"token of demo admin {admin.name!r} follows"
+    )
+    print(token)
+    return 0
+
+
+async def _demo_once(session: AsyncSession, settings: Settings) -> str | None:
+    if await demo.is_loaded(session):
+        return None
+    return await demo.load_demo(session, settings=settings)
 
 
 def openapi_json() -> str:

@@ -5,6 +5,10 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.requests import actions
+from app.requests import service as requests_service
+from app.requests.models import MarketingRequest, RequestStatus
+from app.requests.schemas import AssessmentIn, RequestCreate
 from app.users import service as users_service
 from app.users.models import Role, User
 from app.users.schemas import UserCreate
@@ -27,3 +31,63 @@ async def make_user(
 
 def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
+
+
+LOW_RISK_ASSESSMENT: dict[str, object] = {
+    "stability_impact": "low",
+    "security_impact": "low",
+    "affected_systems": ["webshop"],
+    "data_classification": "internal",
+    "personal_data": False,
+    "external_exposure": False,
+    "sourcing": "in_house",
+    "estimated_cost": {"amount": "4000.00", "currency": "EUR"},
+    "effort_points": 8,
+    "risk_notes": "Checkout peak load in December.",
+    "mitigation": "Feature flag; release after the peak.",
+}
+HIGH_RISK_ASSESSMENT: dict[str, object] = LOW_RISK_ASSESSMENT | {"security_impact": "high"}
+
+
+async def make_request(
+    session: AsyncSession,
+    *,
+    requester: User,
+    status: RequestStatus = RequestStatus.DRAFT,
+    assessment: dict[str, object] | None = None,
+    title: str = "Black Friday landing pages",
+    **fields: object,
+) -> MarketingRequest:
+    """A request driven through the real lifecycle up to `status` (or set there, past approval).
+
+    `assessment` defaults to a low-risk one, or a high-risk one for `security_review`.
+    """
+    data = RequestCreate.model_validate(
+        {"title": title, "business_value": 7, "time_criticality": 5, **fields}
+    )
+    request = await requests_service.create_request(session, data=data, actor=requester)
+    if status is RequestStatus.DRAFT:
+        return request
+    if status is RequestStatus.WITHDRAWN:
+        await actions.withdraw(session, request=request, actor=requester)
+        return request
+    await actions.submit(session, request=request, actor=requester)
+    if status is RequestStatus.SUBMITTED:
+        return request
+    it_user, _ = await make_user(session, role=Role.IT)
+    if status is RequestStatus.REJECTED:
+        await actions.reject(session, request=request, reason="No budget.", actor=it_user)
+        return request
+    if assessment is None:
+        review = status is RequestStatus.SECURITY_REVIEW
+        assessment = HIGH_RISK_ASSESSMENT if review else LOW_RISK_ASSESSMENT
+    await actions.put_assessment(
+        session, request=request, data=AssessmentIn.model_validate(assessment), actor=it_user
+    )
+    if status is RequestStatus.IN_ASSESSMENT:
+        return request
+    await actions.approve(session, request=request, actor=it_user)
+    if request.status is not status:  # planned and beyond follow items; set directly here
+        request.status = status
+        await session.flush()
+    return request

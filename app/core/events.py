@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, FetchedValue, Index, Integer, String
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -34,7 +34,7 @@ class Event(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     # PostgreSQL: the writing transaction's id (server default pg_current_xact_id()); the feed
     # serves only events below the oldest running transaction, so it never skips one.
-    txid: Mapped[int | None] = mapped_column(BigInteger)
+    txid: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue())
 
     __table_args__ = (
         Index("ix_events_entity_entity_id_id", "entity", "entity_id", "id"),

@@ -95,10 +95,12 @@ async def run_once(
     out, headers = await create()
     body = out.model_dump(mode="json")
     if key is not None:
-        await session.execute(
+        await session.execute(  # an expired record of this key makes way for the new one
             delete(StoredResponse).where(
-                StoredResponse.user_id == user_id, StoredResponse.key == key
-            )  # an expired record of this key
+                StoredResponse.user_id == user_id,
+                StoredResponse.key == key,
+                StoredResponse.created_at <= utcnow() - RETENTION,
+            )
         )
         session.add(
             StoredResponse(

@@ -44,6 +44,7 @@ async def create_request(
     _apply(request, data.model_dump(exclude_unset=True))
     session.add(request)
     await session.flush()
+    await session.refresh(request, ["assessment", "current_review"])  # empty, but loaded
     after = snapshot(request) | {"status": request.status, "requester_id": actor.id}
     record_event(
         session,
@@ -57,7 +58,8 @@ async def create_request(
 
 
 async def get_request(session: AsyncSession, *, request_id: int) -> MarketingRequest:
-    request = await session.get(MarketingRequest, request_id)
+    # populate_existing: relationships are (re)loaded even for an object already in the session.
+    request = await session.get(MarketingRequest, request_id, populate_existing=True)
     if request is None:
         raise NotFound("request", request_id)
     return request

@@ -35,7 +35,7 @@ async def me(user: CurrentUser) -> UserOut:
 )
 async def create_user(body: UserCreate, session: SessionDep, actor: CurrentUser) -> UserOut:
     service.ensure_role(actor, Role.ADMIN)
-    user = await service.create_user(session, data=body)
+    user = await service.create_user(session, data=body, actor=actor)
     await session.commit()
     return UserOut.model_validate(user)
 
@@ -78,7 +78,7 @@ async def update_user(
 ) -> UserOut:
     user = await service.get_user(session, user_id=user_id)
     service.ensure_role(actor, Role.ADMIN)
-    user = await service.update_user(session, user=user, data=body)
+    user = await service.update_user(session, user=user, data=body, actor=actor)
     await session.commit()
     return UserOut.model_validate(user)
 
@@ -100,7 +100,9 @@ async def create_token(
     user = await service.get_user(session, user_id=user_id)
     service.ensure_admin_or_self(actor, user.id)
     ttl = timedelta(days=body.expires_in_days or settings.token_ttl_days)
-    token, secret = await service.create_token(session, user=user, name=body.name, ttl=ttl)
+    token, secret = await service.create_token(
+        session, user=user, name=body.name, ttl=ttl, actor=actor
+    )
     await session.commit()
     return TokenCreated(**TokenOut.model_validate(token).model_dump(), token=secret)
 

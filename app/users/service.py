@@ -1,6 +1,7 @@
 """Users and API tokens: who may call the API, and with which role."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -9,6 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, UnprocessableEntity
+from app.core.events import diff, record_event
 from app.core.pagination import page_of
 from app.core.security import hash_token, new_token
 from app.users.models import ApiToken, Role, User
@@ -36,7 +38,24 @@ def ensure_role(actor: User, *roles: Role) -> None:
         raise Forbidden(f"Role {actor.role} may not do this (allowed: {allowed}).")
 
 
-async def create_user(session: AsyncSession, *, data: UserCreate) -> User:
+def _record(
+    session: AsyncSession, type: str, entity: str, entity_id: int, actor: User | None,
+    data: dict[str, Any],
+) -> None:  # fmt: skip
+    record_event(
+        session, type=type, entity=entity, entity_id=entity_id,
+        actor_id=actor.id if actor else None, data=data,
+    )  # fmt: skip
+
+
+def _public(user: User) -> dict[str, object]:
+    return {"name": user.name, "email": user.email, "role": user.role, "active": user.active}
+
+
+async def create_user(
+    session: AsyncSession, *, data: UserCreate, actor: User | None = None
+) -> User:
+    """A new active user; `actor` None means the CLI or another system path."""
     user = User(name=data.name, role=data.role, email=data.email, active=True)
     try:
         async with session.begin_nested():  # a clash rolls back (and expunges) only this user
@@ -44,6 +63,7 @@ async def create_user(session: AsyncSession, *, data: UserCreate) -> User:
             await session.flush()
     except IntegrityError as exc:
         raise NameTaken(f"A user named {data.name!r} already exists.") from exc
+    _record(session, "user.created", "user", user.id, actor, {"before": {}, "after": _public(user)})
     return user
 
 
@@ -74,8 +94,9 @@ async def list_users(
     return users, last.id if last else None
 
 
-async def update_user(session: AsyncSession, *, user: User, data: UserUpdate) -> User:
+async def update_user(session: AsyncSession, *, user: User, data: UserUpdate, actor: User) -> User:
     changes = data.model_dump(exclude_unset=True)
+    before = _public(user)
     if changes.get("active") is False or changes.get("role") not in (None, Role.ADMIN):
         await _keep_one_admin(session, user=user)
     for field, value in changes.items():
@@ -89,6 +110,9 @@ async def update_user(session: AsyncSession, *, user: User, data: UserUpdate) ->
             await session.flush()
     except IntegrityError as exc:
         raise NameTaken(f"A user named {data.name!r} already exists.") from exc
+    change = diff(before, _public(user))
+    if change["after"]:
+        _record(session, "user.updated", "user", user.id, actor, change)
     return user
 
 
@@ -115,7 +139,7 @@ async def _revoke_all_tokens(session: AsyncSession, *, user_id: int) -> None:
 
 
 async def create_token(
-    session: AsyncSession, *, user: User, name: str, ttl: timedelta
+    session: AsyncSession, *, user: User, name: str, ttl: timedelta, actor: User | None = None
 ) -> tuple[ApiToken, str]:
     """A new token for `user`; the secret is returned once and only its hash is stored."""
     if not user.active:
@@ -126,6 +150,10 @@ async def create_token(
     )
     session.add(token)
     await session.flush()
+    _record(
+        session, "token.created", "token", token.id, actor,
+        {"user_id": user.id, "name": name, "expires_at": token.expires_at},
+    )  # fmt: skip
     return token, secret
 
 
@@ -142,6 +170,7 @@ async def revoke_token(session: AsyncSession, *, token_id: int, actor: User) -> 
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         await session.flush()
+        _record(session, "token.revoked", "token", token.id, actor, {"user_id": token.user_id})
 
 
 async def authenticate(session: AsyncSession, *, secret: str) -> User | None:

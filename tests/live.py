@@ -1,0 +1,56 @@
+"""A real app on a database of its own, for tests of concurrency and committed data.
+
+Rolled-back test transactions cannot host these: here every request commits for real.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.config import Settings
+from app.core.db import Sessionmakers, make_engine
+from app.core.http import ASGITransport, AsyncClient
+from app.core.migrations import upgrade_async
+from app.main import create_app
+from app.users.models import Role
+from tests.builders import make_user
+from tests.databases import throwaway_database
+
+
+@dataclass
+class LiveApp:
+    app: FastAPI
+    api: AsyncClient
+    sessions: async_sessionmaker[AsyncSession]
+    backend: str
+
+    async def user(self, role: Role) -> dict[str, str]:
+        async with self.sessions() as session:
+            _, headers = await make_user(session, role=role)
+            await session.commit()
+        return headers
+
+
+def backend_of(database_url: str) -> str:
+    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+
+
+@asynccontextmanager
+async def live_app(database_url: str, tmp_path: Path) -> AsyncIterator[LiveApp]:
+    backend = backend_of(database_url)
+    async with throwaway_database(backend, tmp_path) as url:
+        await upgrade_async(url)
+        app = create_app(Settings(database_url=url))
+        engine = make_engine(url, pool_size=12)
+        app.state.engine = engine
+        app.state.sessionmakers = Sessionmakers(engine)
+        transport = ASGITransport(app=app, raise_app_exceptions=False)
+        try:
+            async with AsyncClient(transport=transport, base_url="http://live") as api:
+                yield LiveApp(app, api, app.state.sessionmakers.write, backend)
+        finally:
+            await engine.dispose()
