@@ -12,6 +12,7 @@ from fastapi import Query, Request, Response
 from sqlalchemy import ColumnElement, Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.types import TypeDecorator
 
 from app.core.errors import BadRequest, UnprocessableEntity
 
@@ -118,9 +119,17 @@ class Keyset:
         if raw is None:
             return None, last_id
         try:
-            return _typed(self.column.type.python_type, raw), last_id
+            return _typed(_python_type(self.column), raw), last_id
         except (TypeError, ValueError) as exc:
             raise InvalidCursor("The cursor is damaged.") from exc
+
+
+def _python_type(column: InstrumentedAttribute[Any]) -> type:
+    column_type = column.type
+    if isinstance(column_type, TypeDecorator):  # e.g. UTCDateTime: its impl knows the type
+        column_type = column_type.impl_instance
+    python_type: type = column_type.python_type
+    return python_type
 
 
 def _typed(python_type: type, raw: Any) -> Any:
