@@ -307,8 +307,8 @@ async def _perform(
         case Move.WITHDRAW:
             await actions.withdraw(session, request=request, actor=requester)
         case Comment(author, body):
-            await comments_service.add_request_comment(
-                session, request_id=request.id, body=body, actor=users[author]
+            await comments_service.add_comment(
+                session, parent="request", parent_id=request.id, body=body, actor=users[author]
             )
         case _:
             assert_never(step)

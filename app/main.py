@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import health
+from app.backlog.router import router as backlog_router
 from app.comments.router import router as comments_router
 from app.core.config import Settings
 from app.core.db import Sessionmakers, make_engine
@@ -49,7 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.migration_head, app.state.known_revisions = script_revisions()
     install_error_handlers(app)
     app.include_router(health.router)
-    for router in (users_router, requests_router, comments_router, events_router):
+    routers = (users_router, requests_router, backlog_router, comments_router, events_router)
+    for router in routers:
         app.include_router(router)
     if settings.cors_origins:
         app.add_middleware(

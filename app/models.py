@@ -2,6 +2,7 @@
 
 
 def import_all_models() -> None:
+    import app.backlog.models
     import app.comments.models
     import app.core.events
     import app.core.idempotency

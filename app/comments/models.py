@@ -1,13 +1,13 @@
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, utcnow
 
 
 class Comment(Base):
-    """A comment on a request (items join in with their own column, one FK per parent)."""
+    """A comment on a request or on an item: one foreign key per kind of parent."""
 
     __tablename__ = "comments"
 
@@ -15,7 +15,14 @@ class Comment(Base):
     request_id: Mapped[int | None] = mapped_column(
         ForeignKey("requests.id", ondelete="CASCADE"), index=True
     )
+    item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("backlog_items.id", ondelete="CASCADE"), index=True
+    )
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     author_name: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("(request_id IS NULL) <> (item_id IS NULL)", name="one_parent"),
+    )

@@ -2,6 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app.backlog import service as backlog_service
 from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.pagination import (
@@ -37,6 +38,21 @@ async def events_feed(
     return FeedPage(items=[service.event_out(e, viewer) for e in events], next_cursor=next_cursor)
 
 
+async def _history(
+    session: SessionDep, request: Request, response: Response, viewer: CurrentUser,
+    entity: str, entity_id: int, limit: int, cursor: str | None,
+) -> Page[EventOut]:  # fmt: skip
+    events, last_id = await service.history(
+        session, entity=entity, entity_id=entity_id, limit=limit,
+        after_id=decode_id_cursor(cursor),
+    )  # fmt: skip
+    next_cursor = encode_id_cursor(last_id)
+    set_next_link(request, response, next_cursor)
+    return Page[EventOut](
+        items=[service.event_out(e, viewer) for e in events], next_cursor=next_cursor
+    )
+
+
 @router.get(
     "/requests/{request_id}/history",
     summary="Everything that happened to a request, oldest first",
@@ -44,24 +60,23 @@ async def events_feed(
     responses=error_responses(400, 404, 422),
 )
 async def request_history(
-    request_id: int,
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    viewer: CurrentUser,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> Page[EventOut]:
+    request_id: int, request: Request, response: Response, session: SessionDep,
+    viewer: CurrentUser, limit: Limit = 50, cursor: Cursor = None,
+) -> Page[EventOut]:  # fmt: skip
     await requests_service.get_request(session, request_id=request_id)
-    events, last_id = await service.history(
-        session,
-        entity="request",
-        entity_id=request_id,
-        limit=limit,
-        after_id=decode_id_cursor(cursor),
-    )
-    next_cursor = encode_id_cursor(last_id)
-    set_next_link(request, response, next_cursor)
-    return Page[EventOut](
-        items=[service.event_out(e, viewer) for e in events], next_cursor=next_cursor
-    )
+    return await _history(session, request, response, viewer, "request", request_id, limit,
+                          cursor)  # fmt: skip
+
+
+@router.get(
+    "/items/{item_id}/history",
+    summary="Everything that happened to a backlog item, oldest first",
+    tags=["backlog"],
+    responses=error_responses(400, 404, 422),
+)
+async def item_history(
+    item_id: int, request: Request, response: Response, session: SessionDep,
+    viewer: CurrentUser, limit: Limit = 50, cursor: Cursor = None,
+) -> Page[EventOut]:  # fmt: skip
+    await backlog_service.get_item(session, item_id=item_id)
+    return await _history(session, request, response, viewer, "item", item_id, limit, cursor)

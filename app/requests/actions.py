@@ -177,3 +177,15 @@ def _assessment_fields(assessment: Assessment) -> dict[str, Any]:
         for column in Assessment.__table__.columns
         if column.key not in ("request_id", "assessed_at")
     }
+
+
+async def mark_planned(
+    session: AsyncSession, *, request: MarketingRequest, item_ids: list[int], actor: User
+) -> None:
+    """The request was converted into backlog items."""
+    workflow.check(request, Action.CONVERT, actor)
+    _move(
+        session, request, action=Action.CONVERT, target=S.PLANNED, actor=actor,
+        data={"item_ids": item_ids},
+    )  # fmt: skip
+    await session.flush()

@@ -4,6 +4,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from app.backlog import delivery
 from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.etag import IfMatch, check_if_match, etag, set_etag
@@ -47,7 +48,7 @@ async def create_request(
     async def create() -> tuple[RequestOut, dict[str, str]]:
         request = await service.create_request(session, data=body, actor=actor)
         headers = {"ETag": etag(request.version), "Location": f"{router.prefix}/{request.id}"}
-        return request_out(request, actor), headers
+        return request_out(request, actor, []), headers
 
     return await run_once(
         session,
@@ -85,7 +86,10 @@ async def list_requests(
         cursor=cursor,
     )
     set_next_link(request, response, next_cursor)
-    return Page[RequestOut](items=[request_out(r, viewer) for r in rows], next_cursor=next_cursor)
+    item_ids = await delivery.item_ids_by_request(session, [r.id for r in rows])
+    return Page[RequestOut](
+        items=[request_out(r, viewer, item_ids[r.id]) for r in rows], next_cursor=next_cursor
+    )
 
 
 @router.get("/{request_id}", summary="One request", responses=error_responses(404))
@@ -94,7 +98,7 @@ async def get_request(
 ) -> RequestOut:
     request = await service.get_request(session, request_id=request_id)
     set_etag(response, request.version)
-    return request_out(request, viewer)
+    return await _out(session, request, viewer)
 
 
 @router.patch(
@@ -121,7 +125,12 @@ async def _committed(
 ) -> RequestOut:
     await session.commit()
     set_etag(response, request.version)
-    return request_out(request, actor)
+    return await _out(session, request, actor)
+
+
+async def _out(session: SessionDep, request: MarketingRequest, viewer: User) -> RequestOut:
+    item_ids = await delivery.item_ids_by_request(session, [request.id])
+    return request_out(request, viewer, item_ids[request.id])
 
 
 async def _load(session: SessionDep, request_id: int, if_match: str | None) -> MarketingRequest:

@@ -143,3 +143,26 @@ def _filtered(
             )
         )
     return query
+
+
+DELIVERY_STATES = (RequestStatus.PLANNED, RequestStatus.IN_DELIVERY, RequestStatus.DELIVERED)
+
+
+async def follow_items(
+    session: AsyncSession, *, request: MarketingRequest, status: RequestStatus, actor: User
+) -> None:
+    """Set the delivery state that the request's items imply (planned/in_delivery/delivered)."""
+    assert status in DELIVERY_STATES
+    if request.status not in DELIVERY_STATES or request.status is status:
+        return
+    before = request.status
+    request.status = status
+    record_event(
+        session,
+        type="request.delivery_status_changed",
+        entity="request",
+        entity_id=request.id,
+        actor_id=actor.id,
+        data={"before": {"status": before}, "after": {"status": status}},
+    )
+    await session.flush()

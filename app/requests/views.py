@@ -36,7 +36,7 @@ def _review(request: MarketingRequest, review: SecurityReview, viewer: User) -> 
     )
 
 
-def request_out(request: MarketingRequest, viewer: User) -> RequestOut:
+def request_out(request: MarketingRequest, viewer: User, item_ids: list[int]) -> RequestOut:
     assessment, review = request.assessment, request.current_review
     return RequestOut(
         id=request.id,
@@ -56,7 +56,7 @@ def request_out(request: MarketingRequest, viewer: User) -> RequestOut:
         security_review=_review(request, review, viewer) if review else None,
         security_review_required=bool(assessment and assessment.review_required),
         allowed_actions=workflow.allowed_actions(request, viewer),
-        item_ids=[],  # backlog items arrive with the backlog domain
+        item_ids=item_ids,
         rejection_reason=request.rejection_reason,
         submitted_at=request.submitted_at,
         created_at=request.created_at,

@@ -1,0 +1,112 @@
+"""Backlog order as fractional keys: a move writes one row; a rare, bounded rebalance a few.
+
+Each backlog (a team's, or the team-less one) orders its items by `rank`, a base-62 key
+compared byte by byte. A new key is generated between the two neighbours of the target
+position, so nothing else moves. Repeated inserts at one spot make keys grow; past
+`MAX_RANK_LENGTH` the `REBALANCE_WINDOW` items on each side of the spot get evenly spread keys.
+"""
+
+from typing import Literal
+
+from fractional_indexing import generate_key_between, generate_n_keys_between
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.backlog.models import BacklogItem
+
+MAX_RANK_LENGTH = 48
+REBALANCE_WINDOW = 16
+Position = Literal["top", "bottom"]
+
+
+async def _neighbour(
+    session: AsyncSession, *, backlog: int, rank: str | None, below: bool, exclude: int | None
+) -> str | None:
+    """The rank just below (or above) `rank` in a backlog, skipping the item being moved."""
+    query = select(BacklogItem.rank).where(BacklogItem.backlog == backlog)
+    if exclude is not None:
+        query = query.where(BacklogItem.id != exclude)
+    if rank is not None:
+        query = query.where(BacklogItem.rank < rank if below else BacklogItem.rank > rank)
+    order = BacklogItem.rank.desc() if below else BacklogItem.rank.asc()
+    found: str | None = await session.scalar(query.order_by(order).limit(1))
+    return found
+
+
+async def rank_at(
+    session: AsyncSession,
+    *,
+    backlog: int,
+    position: Position | None = None,
+    before: BacklogItem | None = None,
+    after: BacklogItem | None = None,
+    moving: int | None = None,
+) -> str:
+    """A key for a slot: top, bottom, just before `before` or just after `after`."""
+    if before is not None:
+        low = await _neighbour(
+            session, backlog=backlog, rank=before.rank, below=True, exclude=moving
+        )
+        high: str | None = before.rank
+    elif after is not None:
+        low = after.rank
+        high = await _neighbour(
+            session, backlog=backlog, rank=after.rank, below=False, exclude=moving
+        )
+    elif position == "top":
+        low = None
+        high = await _neighbour(session, backlog=backlog, rank=None, below=False, exclude=moving)
+    else:
+        low = await _neighbour(session, backlog=backlog, rank=None, below=True, exclude=moving)
+        high = None
+    key: str = generate_key_between(low, high)
+    if len(key) > MAX_RANK_LENGTH:
+        key = await _rebalance_around(session, backlog=backlog, low=low, high=high, moving=moving)
+    return key
+
+
+async def _rebalance_around(
+    session: AsyncSession, *, backlog: int, low: str | None, high: str | None, moving: int | None
+) -> str:
+    """Respread the keys of up to 2 x REBALANCE_WINDOW items around a crowded gap.
+
+    Returns the key for the gap itself. Items get temporary keys first, so the unique
+    (backlog, rank) constraint never sees two items share a key mid-way.
+    """
+    base = select(BacklogItem.id, BacklogItem.rank).where(BacklogItem.backlog == backlog)
+    if moving is not None:
+        base = base.where(BacklogItem.id != moving)
+    below = [] if low is None else list(
+        (await session.execute(
+            base.where(BacklogItem.rank <= low).order_by(BacklogItem.rank.desc())
+            .limit(REBALANCE_WINDOW + 1)
+        )).all()
+    )[::-1]  # fmt: skip
+    above = [] if high is None else list(
+        (await session.execute(
+            base.where(BacklogItem.rank >= high).order_by(BacklogItem.rank.asc())
+            .limit(REBALANCE_WINDOW + 1)
+        )).all()
+    )  # fmt: skip
+    # The outermost rows stay put and bound the window (unless the window reaches an end).
+    lower_bound = below.pop(0).rank if len(below) > REBALANCE_WINDOW else None
+    upper_bound = above.pop().rank if len(above) > REBALANCE_WINDOW else None
+    window = [row.id for row in below] + [None] + [row.id for row in above]
+    keys: list[str] = generate_n_keys_between(lower_bound, upper_bound, len(window))
+    movers = [item_id for item_id in window if item_id is not None]
+    for item_id in movers:
+        await _set_rank(session, item_id, f"~rebalancing-{item_id}")
+    for item_id, key in zip(window, keys, strict=True):
+        if item_id is not None:
+            await _set_rank(session, item_id, key)
+    return keys[window.index(None)]
+
+
+async def _set_rank(session: AsyncSession, item_id: int, rank: str) -> None:
+    # Core UPDATE without the version bump: a rebalance is not a change anyone made to the item.
+    await session.execute(
+        update(BacklogItem)
+        .where(BacklogItem.id == item_id)
+        .values(rank=rank)
+        .execution_options(synchronize_session="fetch")
+    )

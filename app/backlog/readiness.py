@@ -1,0 +1,110 @@
+"""Who may change what on an item, the Definition of Ready, and security clearance."""
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.backlog.models import BacklogItem, ItemStatus
+from app.backlog.schemas import IMPACT_FIELDS
+from app.core.errors import FieldForbidden, Forbidden, UnprocessableEntity
+from app.core.events import record_event
+from app.requests.models import IMPACT_ORDER, DataClassification, Impact
+from app.users.models import Role, User
+
+_CLASSIFICATION_ORDER = {level: rank for rank, level in enumerate(DataClassification)}
+
+
+class NotReady(UnprocessableEntity):
+    slug, title = "not-ready", "Definition of Ready not met"
+
+
+def authorize_edit(actor: User, changes: dict[str, Any]) -> None:
+    """IT and admins edit items; security users only their impact fields; marketing reads."""
+    if actor.role in (Role.IT, Role.ADMIN):
+        return
+    if actor.role is Role.SECURITY:
+        if other := sorted(set(changes) - set(IMPACT_FIELDS)):
+            raise FieldForbidden(
+                f"Security users change only impact fields, not {', '.join(other)}.",
+                fields=other,
+            )
+        return
+    raise Forbidden(f"Role {actor.role} may not edit items.")
+
+
+def _level(field: str, value: Any) -> int:
+    if value is None:
+        return -1
+    if field in ("stability_impact", "security_impact"):
+        return IMPACT_ORDER[Impact(value)]
+    if field == "data_classification":
+        return _CLASSIFICATION_ORDER[DataClassification(value)]
+    return int(bool(value))  # personal_data, external_exposure
+
+
+def apply_impacts(item: BacklogItem, changes: dict[str, Any], actor: User) -> None:
+    """Lowering an impact needs a security user; raising one withdraws security clearance."""
+    lowered = [
+        field
+        for field in IMPACT_FIELDS
+        if field in changes and _level(field, changes[field]) < _level(field, getattr(item, field))
+    ]
+    if lowered and actor.role is not Role.SECURITY:
+        raise FieldForbidden(
+            f"Only a security user may lower {', '.join(lowered)}.", fields=lowered
+        )
+    raised = any(
+        field in changes and _level(field, changes[field]) > _level(field, getattr(item, field))
+        for field in IMPACT_FIELDS
+    )
+    if raised:
+        item.security_cleared = False
+
+
+def missing_for_ready(item: BacklogItem) -> list[str]:
+    """The Definition of Ready criteria this item does not meet, by name."""
+    missing = []
+    if item.story_points is None:
+        missing.append("story_points")
+    if not item.acceptance_criteria:
+        missing.append("acceptance_criteria")
+    if item.stability_impact is None:
+        missing.append("stability_impact")
+    if item.security_impact is None:
+        missing.append("security_impact")
+    if item.review_required and not item.security_cleared:
+        missing.append("security_cleared")
+    return missing
+
+
+def check_status_change(item: BacklogItem, target: ItemStatus) -> None:
+    """Any move is allowed, but `ready` (and leaving `new` for work) needs the DoR."""
+    needs_ready = target is ItemStatus.READY or (
+        item.status is ItemStatus.NEW and target is not ItemStatus.CANCELLED
+        and target is not ItemStatus.NEW
+    )  # fmt: skip
+    if needs_ready and (missing := missing_for_ready(item)):
+        raise NotReady(
+            f"Not ready: missing {', '.join(missing)}.",
+            missing=missing,
+            errors=[{"loc": ["body", "status"], "msg": f"missing {name}"} for name in missing],
+        )
+
+
+async def clear_security(
+    session: AsyncSession, *, item: BacklogItem, notes: str | None, actor: User
+) -> None:
+    if actor.role is not Role.SECURITY:
+        raise Forbidden("Only security users clear items.")
+    before = item.security_cleared
+    item.security_cleared = True
+    await session.flush()
+    record_event(
+        session,
+        type="item.security_cleared",
+        entity="item",
+        entity_id=item.id,
+        actor_id=actor.id,
+        data={"before": {"security_cleared": before}, "after": {"security_cleared": True},
+              "notes": notes},
+    )  # fmt: skip

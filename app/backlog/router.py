@@ -1,0 +1,195 @@
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from app.backlog import conversion, readiness, service
+from app.backlog.models import ItemStatus, ItemType
+from app.backlog.schemas import (
+    ClearanceIn,
+    ConvertIn,
+    ConvertOut,
+    ItemCreate,
+    ItemOut,
+    ItemUpdate,
+    MoveIn,
+)
+from app.backlog.views import item_out, items_out
+from app.core.db import SessionDep
+from app.core.errors import error_responses
+from app.core.etag import IfMatch, check_if_match, etag, set_etag
+from app.core.idempotency import IdempotencyKey, fingerprint, run_once
+from app.core.pagination import Cursor, Limit, set_next_link
+from app.core.schemas import Page
+from app.requests.models import Impact
+from app.users.auth import CurrentUser
+from app.users.models import Role
+from app.users.service import ensure_role
+
+router = APIRouter(prefix="/api/v1", tags=["backlog"], responses=error_responses(401))
+_WRITE_ERRORS = error_responses(403, 404, 409, 412, 422)
+SprintFilter = Annotated[
+    str | None, Query(pattern=r"^(none|\d{1,18})$", description="a sprint id, or `none`")
+]
+ItemSort = Annotated[
+    str, Query(max_length=32, description="rank|wsjf|created_at|updated_at; -field descends")
+]
+
+
+@router.post(
+    "/items",
+    status_code=201,
+    summary="Create a backlog item (IT); it starts as `new` at the bottom of its backlog",
+    response_model=ItemOut,
+    responses=error_responses(403, 422),
+)
+async def create_item(
+    body: ItemCreate, session: SessionDep, actor: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:  # fmt: skip
+    ensure_role(actor, Role.IT, Role.ADMIN)
+
+    async def create() -> tuple[ItemOut, dict[str, str]]:
+        item = await service.create_item(session, data=body, actor=actor)
+        headers = {"ETag": etag(item.version), "Location": f"/api/v1/items/{item.id}"}
+        return item_out(item, {item.id: 0} if item.type is ItemType.EPIC else {}), headers
+
+    return await run_once(
+        session, user_id=actor.id, key=idempotency_key, print_=fingerprint("POST /items", body),
+        create=create,
+    )  # fmt: skip
+
+
+@router.get("/items", summary="List and search backlog items", responses=error_responses(400, 422))
+async def list_items(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    viewer: CurrentUser,
+    status: Annotated[list[ItemStatus] | None, Query(description="repeatable")] = None,
+    type: ItemType | None = None,
+    team_id: int | None = None,
+    sprint_id: SprintFilter = None,
+    request_id: int | None = None,
+    label: Annotated[str | None, Query(max_length=50)] = None,
+    assignee_id: int | None = None,
+    min_stability_impact: Impact | None = None,
+    min_security_impact: Impact | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="title, description or key")] = None,
+    updated_since: datetime | None = None,
+    sort: ItemSort = "rank",
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[ItemOut]:  # fmt: skip
+    filters: dict[str, Any] = {
+        "status": status or [], "type": type, "team_id": team_id,
+        "backlog_only": sprint_id == "none",
+        "sprint_id": int(sprint_id) if sprint_id and sprint_id != "none" else None,
+        "request_id": request_id, "label": label, "assignee_id": assignee_id,
+        "min_stability_impact": min_stability_impact, "min_security_impact": min_security_impact,
+        "q": q, "updated_since": updated_since,
+    }  # fmt: skip
+    items, next_cursor = await service.list_items(
+        session, filters=filters, sort=sort, limit=limit, cursor=cursor
+    )
+    set_next_link(request, response, next_cursor)
+    return Page[ItemOut](items=await items_out(session, items), next_cursor=next_cursor)
+
+
+@router.get("/items/{item_id}", summary="One backlog item", responses=error_responses(404))
+async def get_item(
+    item_id: int, response: Response, session: SessionDep, viewer: CurrentUser
+) -> ItemOut:
+    item = await service.get_item(session, item_id=item_id)
+    set_etag(response, item.version)
+    return (await items_out(session, [item]))[0]
+
+
+async def _committed(session: SessionDep, item_id: int, response: Response) -> ItemOut:
+    await session.commit()
+    item = await service.get_item(session, item_id=item_id)
+    set_etag(response, item.version)
+    return (await items_out(session, [item]))[0]
+
+
+@router.patch(
+    "/items/{item_id}",
+    summary="Edit an item, including its status (DoR applies to `ready` and beyond)",
+    responses=_WRITE_ERRORS,
+)
+async def update_item(
+    item_id: int, body: ItemUpdate, response: Response, session: SessionDep,
+    actor: CurrentUser, if_match: IfMatch = None,
+) -> ItemOut:  # fmt: skip
+    item = await service.get_item(session, item_id=item_id)
+    check_if_match(if_match, item.version)
+    await service.update_item(session, item=item, data=body, actor=actor)
+    return await _committed(session, item_id, response)
+
+
+@router.post(
+    "/items/{item_id}/move",
+    summary="Reorder: before or after another item of the same backlog, or to top/bottom",
+    responses=_WRITE_ERRORS,
+)
+async def move_item(
+    item_id: int, body: MoveIn, response: Response, session: SessionDep,
+    actor: CurrentUser, if_match: IfMatch = None,
+) -> ItemOut:  # fmt: skip
+    item = await service.get_item(session, item_id=item_id)
+    check_if_match(if_match, item.version)
+    await service.move_item(
+        session, item=item, before_id=body.before_id, after_id=body.after_id,
+        position=body.position, actor=actor,
+    )  # fmt: skip
+    return await _committed(session, item_id, response)
+
+
+@router.post(
+    "/items/{item_id}/security-clearance",
+    summary="Clear an item for delivery (security)",
+    responses=_WRITE_ERRORS,
+)
+async def clear_item(
+    item_id: int, response: Response, session: SessionDep, actor: CurrentUser,
+    body: ClearanceIn | None = None, if_match: IfMatch = None,
+) -> ItemOut:  # fmt: skip
+    item = await service.get_item(session, item_id=item_id)
+    check_if_match(if_match, item.version)
+    notes = body.notes if body else None
+    await readiness.clear_security(session, item=item, notes=notes, actor=actor)
+    return await _committed(session, item_id, response)
+
+
+@router.delete(
+    "/items/{item_id}",
+    status_code=204,
+    summary="Delete an item (IT); not while it has children or is in a sprint",
+    responses=_WRITE_ERRORS,
+)
+async def delete_item(
+    item_id: int, session: SessionDep, actor: CurrentUser, if_match: IfMatch = None
+) -> Response:
+    item = await service.get_item(session, item_id=item_id)
+    check_if_match(if_match, item.version)
+    await service.delete_item(session, item=item, actor=actor)
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.post(
+    "/requests/{request_id}/convert",
+    status_code=201,
+    tags=["requests"],
+    summary="Turn an approved request into backlog items (IT); the request becomes `planned`",
+    responses=_WRITE_ERRORS,
+)
+async def convert_request(
+    request_id: int, session: SessionDep, actor: CurrentUser, body: ConvertIn | None = None
+) -> ConvertOut:
+    items = await conversion.convert_request(
+        session, request_id=request_id, data=body or ConvertIn(), actor=actor
+    )
+    await session.commit()
+    return ConvertOut(items=await items_out(session, items))

@@ -1,0 +1,272 @@
+"""Backlog items: create, read, edit, list. Status and readiness: `readiness.py`."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.backlog import delivery, ranking, readiness
+from app.backlog.models import BacklogItem, ItemStatus, ItemType, compute_wsjf
+from app.backlog.schemas import NOT_NULL_ON_UPDATE, ItemCreate, ItemUpdate
+from app.core.errors import Conflict, NotFound, UnprocessableEntity
+from app.core.events import diff, record_event
+from app.core.pagination import Keyset, keyset_page
+from app.requests.models import IMPACT_ORDER, Impact
+from app.users.models import Role, User
+from app.users.service import ensure_role
+
+SNAPSHOT_FIELDS = (
+    "type", "title", "description", "acceptance_criteria", "status", "story_points",
+    "business_value", "time_criticality", "risk_reduction", "stability_impact", "security_impact",
+    "data_classification", "personal_data", "external_exposure", "security_cleared", "parent_id",
+    "team_id", "sprint_id", "assignee_id", "labels", "target", "request_id",
+)  # fmt: skip
+SORTS = {
+    "rank": BacklogItem.rank,
+    "wsjf": BacklogItem.wsjf,
+    "created_at": BacklogItem.created_at,
+    "updated_at": BacklogItem.updated_at,
+}
+RANK_RETRIES = 3
+
+
+def snapshot(item: BacklogItem) -> dict[str, Any]:
+    return {name: getattr(item, name) for name in SNAPSHOT_FIELDS}
+
+
+def _record(session: AsyncSession, type: str, item: BacklogItem, actor: User, data: Any) -> None:
+    record_event(session, type=type, entity="item", entity_id=item.id, actor_id=actor.id, data=data)
+
+
+async def get_item(session: AsyncSession, *, item_id: int) -> BacklogItem:
+    item = await session.get(BacklogItem, item_id, populate_existing=True)
+    if item is None:
+        raise NotFound("item", item_id)
+    return item
+
+
+async def add_item(session: AsyncSession, item: BacklogItem, *, actor: User) -> BacklogItem:
+    """Insert at the bottom of its backlog (retrying if a concurrent insert took the key)."""
+    item.backlog = item.team_id or 0
+    item.wsjf = compute_wsjf(item)
+    for attempt in range(RANK_RETRIES):
+        item.rank = await ranking.rank_at(session, backlog=item.backlog, position="bottom")
+        try:
+            async with session.begin_nested():
+                session.add(item)
+                await session.flush()
+            break
+        except IntegrityError:
+            if attempt == RANK_RETRIES - 1:
+                raise
+    _record(session, "item.created", item, actor, {"before": {}, "after": snapshot(item)})
+    return item
+
+
+async def create_item(session: AsyncSession, *, data: ItemCreate, actor: User) -> BacklogItem:
+    ensure_role(actor, Role.IT, Role.ADMIN)
+    item = BacklogItem(**data.model_dump())
+    await _check_references(session, item)
+    return await add_item(session, item, actor=actor)
+
+
+async def update_item(
+    session: AsyncSession, *, item: BacklogItem, data: ItemUpdate, actor: User
+) -> BacklogItem:
+    changes = data.model_dump(exclude_unset=True)
+    readiness.authorize_edit(actor, changes)
+    if nulls := sorted(NOT_NULL_ON_UPDATE & {k for k, v in changes.items() if v is None}):
+        raise UnprocessableEntity(
+            f"{', '.join(nulls)} cannot be null.",
+            errors=[{"loc": ["body", name], "msg": "may not be null"} for name in nulls],
+        )
+    before = snapshot(item)
+    new_status = changes.pop("status", None)
+    readiness.apply_impacts(item, changes, actor)
+    for name, value in changes.items():
+        setattr(item, name, value)
+    await _check_references(session, item)
+    if new_status is not None:
+        readiness.check_status_change(item, ItemStatus(new_status))
+        item.status = ItemStatus(new_status)
+    item.wsjf = compute_wsjf(item)
+    if (item.team_id or 0) != item.backlog:  # a new team: the bottom of its backlog
+        item.backlog = item.team_id or 0
+        item.rank = await ranking.rank_at(
+            session, backlog=item.backlog, position="bottom", moving=item.id
+        )
+    change = diff(before, snapshot(item))
+    if change["after"]:
+        await session.flush()
+        _record(session, "item.updated", item, actor, change)
+    if "status" in change["after"] and item.request_id is not None:
+        await delivery.follow(session, request_id=item.request_id, actor=actor)
+    return item
+
+
+async def _check_references(session: AsyncSession, item: BacklogItem) -> None:
+    errors: list[dict[str, Any]] = []
+    if item.parent_id is not None:
+        parent = await session.get(BacklogItem, item.parent_id)
+        if parent is None or parent.type is not ItemType.EPIC:
+            errors.append({"loc": ["body", "parent_id"], "msg": "must be an existing epic"})
+        elif item.type is ItemType.EPIC or parent.id == item.id:
+            errors.append({"loc": ["body", "parent_id"], "msg": "epics do not nest"})
+    if item.assignee_id is not None:
+        assignee = await session.get(User, item.assignee_id)
+        if assignee is None or not assignee.active:
+            errors.append({"loc": ["body", "assignee_id"], "msg": "must be an active user"})
+    if item.type is not ItemType.EPIC and item.id is not None:
+        has_children = await session.scalar(
+            select(BacklogItem.id).where(BacklogItem.parent_id == item.id).limit(1)
+        )
+        if has_children:
+            errors.append({"loc": ["body", "type"], "msg": "an item with children is an epic"})
+    if errors:
+        raise UnprocessableEntity("Some references are not valid.", errors=errors)
+
+
+async def move_item(
+    session: AsyncSession,
+    *,
+    item: BacklogItem,
+    before_id: int | None,
+    after_id: int | None,
+    position: ranking.Position | None,
+    actor: User,
+) -> BacklogItem:
+    """Put the item at a new place in its backlog; writes this one row (rarely a few more)."""
+    ensure_role(actor, Role.IT, Role.ADMIN)
+    anchor_id = before_id if before_id is not None else after_id
+    field = "before_id" if before_id is not None else "after_id"
+    anchor = None if anchor_id is None else await _anchor(session, item, anchor_id, field)
+    old_rank = item.rank
+    for attempt in range(RANK_RETRIES):
+        item.rank = await ranking.rank_at(
+            session, backlog=item.backlog, position=position, moving=item.id,
+            before=anchor if before_id is not None else None,
+            after=anchor if after_id is not None else None,
+        )  # fmt: skip
+        try:
+            async with session.begin_nested():
+                await session.flush()
+            break
+        except IntegrityError:
+            if attempt == RANK_RETRIES - 1:
+                raise
+            if anchor is not None:
+                await session.refresh(anchor)
+    _record(session, "item.moved", item, actor, {"before": {"rank": old_rank},
+                                                 "after": {"rank": item.rank}})  # fmt: skip
+    return item
+
+
+async def _anchor(
+    session: AsyncSession, item: BacklogItem, anchor_id: int, field: str
+) -> BacklogItem:
+    anchor = await session.get(BacklogItem, anchor_id)
+    if anchor is None or anchor.id == item.id or anchor.backlog != item.backlog:
+        raise UnprocessableEntity(
+            "The anchor must be another item of the same backlog.",
+            errors=[{"loc": ["body", field], "msg": "not another item of this backlog"}],
+        )
+    return anchor
+
+
+async def list_items(
+    session: AsyncSession, *, filters: dict[str, Any], sort: str, limit: int, cursor: str | None
+) -> tuple[list[BacklogItem], str | None]:
+    keyset = Keyset.parse(sort, SORTS, tie_breaker=BacklogItem.id)
+    dialect = session.get_bind().dialect.name
+    query = _filtered(select(BacklogItem), **filters, dialect=dialect)
+    return await keyset_page(session, query, keyset=keyset, limit=limit, cursor=cursor)
+
+
+def _at_least(level: Impact) -> list[Impact]:
+    return [i for i in Impact if IMPACT_ORDER[i] >= IMPACT_ORDER[level]]
+
+
+def _filtered(
+    query: Select[BacklogItem],
+    *,
+    status: list[ItemStatus],
+    type: ItemType | None,
+    team_id: int | None,
+    sprint_id: int | None,
+    backlog_only: bool,
+    request_id: int | None,
+    label: str | None,
+    assignee_id: int | None,
+    min_stability_impact: Impact | None,
+    min_security_impact: Impact | None,
+    q: str | None,
+    updated_since: datetime | None,
+    dialect: str,
+) -> Select[BacklogItem]:
+    item = BacklogItem
+    if status:
+        query = query.where(item.status.in_(status))
+    if type is not None:
+        query = query.where(item.type == type)
+    if team_id is not None:
+        query = query.where(item.team_id == team_id)
+    if backlog_only:
+        query = query.where(item.sprint_id.is_(None))
+    elif sprint_id is not None:
+        query = query.where(item.sprint_id == sprint_id)
+    if request_id is not None:
+        query = query.where(item.request_id == request_id)
+    if assignee_id is not None:
+        query = query.where(item.assignee_id == assignee_id)
+    if min_stability_impact is not None:
+        query = query.where(item.stability_impact.in_(_at_least(min_stability_impact)))
+    if min_security_impact is not None:
+        query = query.where(item.security_impact.in_(_at_least(min_security_impact)))
+    if updated_since is not None:
+        query = query.where(item.updated_at >= updated_since)
+    if label is not None:
+        query = query.where(_has_label(label, dialect))
+    if q:
+        query = query.where(_matches(q))
+    return query
+
+
+def _has_label(label: str, dialect: str) -> ColumnElement[bool]:
+    if dialect == "postgresql":  # jsonb containment, served by the GIN index
+        return BacklogItem.labels.op("@>")(func.jsonb_build_array(label))
+    each = func.json_each(BacklogItem.labels).table_valued("value")
+    return exists(select(1).select_from(each).where(each.c.value == label))
+
+
+def _matches(q: str) -> ColumnElement[bool]:
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    conditions: list[ColumnElement[bool]] = [
+        BacklogItem.title.ilike(pattern, escape="\\"),
+        BacklogItem.description.ilike(pattern, escape="\\"),
+    ]
+    key = q.strip().upper().removeprefix("BB-")
+    if key.isdigit():
+        conditions.append(BacklogItem.id == int(key))
+    return or_(*conditions)
+
+
+class ItemInUse(Conflict):
+    slug, title = "item-in-use", "Item still in use"
+
+
+async def delete_item(session: AsyncSession, *, item: BacklogItem, actor: User) -> None:
+    ensure_role(actor, Role.IT, Role.ADMIN)
+    if item.sprint_id is not None:
+        raise ItemInUse("Take the item out of its sprint first.")
+    if await session.scalar(
+        select(BacklogItem.id).where(BacklogItem.parent_id == item.id).limit(1)
+    ):
+        raise ItemInUse("The epic still has items; move or delete them first.")
+    _record(session, "item.deleted", item, actor, {"before": snapshot(item), "after": {}})
+    request_id = item.request_id
+    await session.delete(item)
+    await session.flush()
+    if request_id is not None:
+        await delivery.follow(session, request_id=request_id, actor=actor)

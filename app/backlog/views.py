@@ -1,0 +1,40 @@
+"""Items as readers see them, with epic roll-ups fetched once per page."""
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.backlog.models import BacklogItem, ItemType
+from app.backlog.schemas import ItemOut
+
+
+async def rollups(session: AsyncSession, items: Sequence[BacklogItem]) -> dict[int, int]:
+    """Sum of children's points for the epics among `items` (one query, whatever the count)."""
+    epic_ids = [item.id for item in items if item.type is ItemType.EPIC]
+    if not epic_ids:
+        return {}
+    rows = await session.execute(
+        select(BacklogItem.parent_id, func.coalesce(func.sum(BacklogItem.story_points), 0))
+        .where(BacklogItem.parent_id.in_(epic_ids))
+        .group_by(BacklogItem.parent_id)
+    )
+    sums = {parent_id: int(total or 0) for parent_id, total in rows if parent_id is not None}
+    return {epic_id: sums.get(epic_id, 0) for epic_id in epic_ids}
+
+
+def item_out(item: BacklogItem, rollup: dict[int, int]) -> ItemOut:
+    return ItemOut.model_validate(
+        {
+            **{column.key: getattr(item, column.key) for column in BacklogItem.__table__.columns},
+            "key": item.key,
+            "security_review_required": item.review_required,
+            "rollup_points": rollup.get(item.id),
+            "links": [],  # tracker links arrive with the sync domain
+        }
+    )
+
+
+async def items_out(session: AsyncSession, items: Sequence[BacklogItem]) -> list[ItemOut]:
+    rollup = await rollups(session, items)
+    return [item_out(item, rollup) for item in items]
