@@ -2,9 +2,13 @@
 
 import itertools
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.backlog import service as backlog_service
+from app.backlog.models import BacklogItem
+from app.backlog.schemas import ItemCreate
 from app.requests import actions
 from app.requests import service as requests_service
 from app.requests.models import MarketingRequest, RequestStatus
@@ -33,7 +37,7 @@ def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-LOW_RISK_ASSESSMENT: dict[str, object] = {
+LOW_RISK_ASSESSMENT: dict[str, Any] = {
     "stability_impact": "low",
     "security_impact": "low",
     "affected_systems": ["webshop"],
@@ -46,7 +50,7 @@ LOW_RISK_ASSESSMENT: dict[str, object] = {
     "risk_notes": "Checkout peak load in December.",
     "mitigation": "Feature flag; release after the peak.",
 }
-HIGH_RISK_ASSESSMENT: dict[str, object] = LOW_RISK_ASSESSMENT | {"security_impact": "high"}
+HIGH_RISK_ASSESSMENT: dict[str, Any] = LOW_RISK_ASSESSMENT | {"security_impact": "high"}
 
 
 async def make_request(
@@ -55,15 +59,14 @@ async def make_request(
     requester: User,
     status: RequestStatus = RequestStatus.DRAFT,
     assessment: dict[str, object] | None = None,
-    title: str = "Black Friday landing pages",
-    **fields: object,
+    **fields: Any,
 ) -> MarketingRequest:
     """A request driven through the real lifecycle up to `status` (or set there, past approval).
 
     `assessment` defaults to a low-risk one, or a high-risk one for `security_review`.
     """
     data = RequestCreate.model_validate(
-        {"title": title, "business_value": 7, "time_criticality": 5, **fields}
+        {"title": "Black Friday landing pages", "business_value": 7, "time_criticality": 5} | fields
     )
     request = await requests_service.create_request(session, data=data, actor=requester)
     if status is RequestStatus.DRAFT:
@@ -91,3 +94,25 @@ async def make_request(
         request.status = status
         await session.flush()
     return request
+
+
+READY_FIELDS: dict[str, Any] = {
+    "story_points": 5,
+    "acceptance_criteria": ["Given a visitor, when they open the page, it loads in < 2 s"],
+    "stability_impact": "low",
+    "security_impact": "low",
+}
+
+
+async def make_item(
+    session: AsyncSession,
+    *,
+    actor: User | None = None,
+    title: str = "Landing page",
+    **fields: object,
+) -> BacklogItem:
+    """An item created through the backlog service (by a fresh IT user unless given)."""
+    if actor is None:
+        actor, _ = await make_user(session, role=Role.IT)
+    data = ItemCreate.model_validate({"title": "Landing page", **fields})
+    return await backlog_service.create_item(session, data=data, actor=actor)

@@ -92,11 +92,12 @@ async def update_item(
         readiness.check_status_change(item, ItemStatus(new_status))
         item.status = ItemStatus(new_status)
     item.wsjf = compute_wsjf(item)
-    if (item.team_id or 0) != item.backlog:  # a new team: the bottom of its backlog
-        item.backlog = item.team_id or 0
-        item.rank = await ranking.rank_at(
-            session, backlog=item.backlog, position="bottom", moving=item.id
-        )
+    if (backlog := item.team_id or 0) != item.backlog:  # a new team: the bottom of its backlog
+        with session.no_autoflush:  # the old rank must not land in the new backlog first
+            rank = await ranking.rank_at(
+                session, backlog=backlog, position="bottom", moving=item.id
+            )
+        item.backlog, item.rank = backlog, rank
     change = diff(before, snapshot(item))
     if change["after"]:
         await session.flush()

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -178,6 +179,18 @@ async def _concurrent_update(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    """A constraint caught a race the checks before it could not see: the client may retry."""
+    logger.warning("integrity error", extra={"error": str(getattr(exc, "orig", exc))[:500]})
+    return problem_response(
+        status=409,
+        slug="conflict",
+        title="Conflict",
+        detail="A concurrent change conflicts with this one; re-read and retry.",
+        request=request,
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     request_id = current_request_id()
     logger.exception("unhandled error", extra={"request_id": request_id})
@@ -196,6 +209,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StaleDataError, _concurrent_update)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

@@ -1,0 +1,150 @@
+"""Any sequence of creates and moves orders the backlog like a plain list, writing O(1) rows."""
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.backlog import ranking
+from app.backlog import service as backlog_service
+from app.backlog.models import BacklogItem
+from app.core.http import AsyncClient
+from app.users.models import Role, User
+from tests.builders import make_item, make_user
+
+_teams = itertools.count(1000)
+Op = tuple[str, int, int]  # (kind, item index, anchor index)
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["create", "top", "bottom", "before", "after"]),
+        st.integers(0, 10**6),
+        st.integers(0, 10**6),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@contextmanager
+def count_item_updates(engine: AsyncEngine) -> Iterator[list[str]]:
+    updates: list[str] = []
+
+    def on_execute(_conn: object, _cursor: object, statement: str, *rest: object) -> None:
+        if statement.startswith("UPDATE backlog_items"):
+            updates.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+    try:
+        yield updates
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
+
+
+async def _order(session: AsyncSession, team_id: int) -> list[int]:
+    rows = await session.scalars(
+        select(BacklogItem.id).where(BacklogItem.team_id == team_id).order_by(BacklogItem.rank)
+    )
+    return list(rows)
+
+
+async def _apply(
+    session: AsyncSession, engine: AsyncEngine, actor: User, team_id: int, ops: list[Op]
+) -> list[int]:
+    """Run the ops against the service and a plain list; return the list model."""
+    model: list[int] = []
+    for kind, i, j in ops:
+        if kind == "create" or not model:
+            item = await make_item(session, actor=actor, team_id=team_id)
+            model.append(item.id)
+            continue
+        item = await backlog_service.get_item(session, item_id=model[i % len(model)])
+        model.remove(item.id)
+        anchor_id = model[j % len(model)] if model and kind in ("before", "after") else None
+        if anchor_id is None and kind in ("before", "after"):
+            kind = "top"
+        with count_item_updates(engine) as updates:
+            await backlog_service.move_item(
+                session, item=item, actor=actor,
+                before_id=anchor_id if kind == "before" else None,
+                after_id=anchor_id if kind == "after" else None,
+                position=kind if kind in ("top", "bottom") else None,  # type: ignore[arg-type]
+            )  # fmt: skip
+        assert len(updates) <= 1, updates  # the moved row (none if it did not move)
+        at = {"top": 0, "bottom": len(model)}.get(kind)
+        if at is None:
+            at = model.index(anchor_id) + (kind == "after")  # type: ignore[arg-type]
+        model.insert(at, item.id)
+    return model
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=OPS)
+async def test_moves_match_a_list_model(
+    session: AsyncSession, engine: AsyncEngine, ops: list[Op]
+) -> None:
+    actor, _ = await make_user(session, role=Role.IT)
+    team_id = next(_teams)  # a backlog of its own for every example
+    model = await _apply(session, engine, actor, team_id, ops)
+    assert await _order(session, team_id) == model
+
+
+async def test_crowded_gap_rebalances_a_bounded_window(
+    session: AsyncSession, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ranking, "MAX_RANK_LENGTH", 4)
+    monkeypatch.setattr(ranking, "REBALANCE_WINDOW", 3)
+    actor, _ = await make_user(session, role=Role.IT)
+    team_id = next(_teams)
+    ops: list[Op] = [("create", 0, 0)] * 12
+    model = await _apply(session, engine, actor, team_id, ops)
+    first = model[0]
+    most = 0
+    for n in range(30):  # keep squeezing items in right after the first one
+        mover = model[-2] if n % 2 else model[-1]
+        item = await backlog_service.get_item(session, item_id=mover)
+        with count_item_updates(engine) as updates:
+            await backlog_service.move_item(session, item=item, actor=actor, after_id=first,
+                                            before_id=None, position=None)  # fmt: skip
+        most = max(most, len(updates))
+        model.remove(mover)
+        model.insert(1, mover)
+    assert await _order(session, team_id) == model
+    assert model[0] == first
+    ranks = await session.scalars(select(BacklogItem.rank).where(BacklogItem.team_id == team_id))
+    assert max(len(rank) for rank in ranks) <= 6  # keys stay short
+    assert 1 < most <= 2 * (2 * 3) + 1  # rebalances happened, each within the window (x2 writes)
+
+
+async def test_move_anchor_must_be_in_the_same_backlog(
+    api: AsyncClient, session: AsyncSession
+) -> None:
+    _, it = await make_user(session, role=Role.IT)
+    a = await make_item(session, team_id=1)
+    b = await make_item(session, team_id=2)
+    for body in ({"before_id": b.id}, {"after_id": a.id}, {"before_id": 999999}, {},
+                 {"position": "top", "before_id": b.id}, {"position": "middle"}):  # fmt: skip
+        resp = await api.post(f"/api/v1/items/{a.id}/move", json=body, headers=it)
+        assert resp.status_code == 422, (body, resp.text)
+    c = await make_item(session, team_id=2)
+    top = await api.post(f"/api/v1/items/{c.id}/move", json={"position": "top"}, headers=it)
+    assert top.status_code == 200
+    assert top.json()["version"] == 2
+    assert await _order(session, 2) == [c.id, b.id]
+
+
+async def test_changing_team_moves_the_item_to_the_bottom_of_that_backlog(
+    api: AsyncClient, session: AsyncSession
+) -> None:
+    _, it = await make_user(session, role=Role.IT)
+    team = next(_teams)
+    existing = [await make_item(session, team_id=team) for _ in range(3)]
+    newcomer = await make_item(session, team_id=team + 1)
+    await api.patch(f"/api/v1/items/{newcomer.id}", json={"team_id": team}, headers=it)
+    assert await _order(session, team) == [i.id for i in existing] + [newcomer.id]
