@@ -181,7 +181,7 @@ async def list_items(
 ) -> tuple[list[BacklogItem], str | None]:
     keyset = Keyset.parse(sort, SORTS, tie_breaker=BacklogItem.id)
     dialect = session.get_bind().dialect.name
-    query = _filtered(select(BacklogItem), **filters, dialect=dialect)
+    query = filtered(select(BacklogItem), **filters, dialect=dialect)
     return await keyset_page(session, query, keyset=keyset, limit=limit, cursor=cursor)
 
 
@@ -189,7 +189,7 @@ def _at_least(level: Impact) -> list[Impact]:
     return [i for i in Impact if IMPACT_ORDER[i] >= IMPACT_ORDER[level]]
 
 
-def _filtered(
+def filtered(
     query: Select[BacklogItem],
     *,
     status: list[ItemStatus],

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Query, Request, Response
-from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy import ColumnElement, Select, and_, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import TypeDecorator
@@ -74,7 +74,12 @@ def page_of(rows: Sequence[T], limit: int) -> tuple[list[T], T | None]:
 
 @dataclass(frozen=True)
 class Keyset:
-    """A sort order (`field` or `-field`, nulls last, ties by id) and its keyset condition."""
+    """A sort order (`field` or `-field`; ties by id in the same direction; nulls last).
+
+    Conditions are row comparisons, `(field, id) > (value, last_id)`, so PostgreSQL and SQLite
+    answer a deep page with an index range scan rather than by skipping rows. A nullable
+    field is paged in two runs, its values first and then its nulls, each in index order.
+    """
 
     name: str
     column: InstrumentedAttribute[Any]
@@ -97,16 +102,25 @@ class Keyset:
             )
         return cls(name, columns[name], sort.startswith("-"), tie_breaker)
 
-    def order_by(self) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
-        ordered = self.column.desc() if self.descending else self.column.asc()
-        return ordered.nulls_last(), self.tie_breaker.asc()
+    @property
+    def nullable(self) -> bool:
+        return bool(self.column.nullable) and self.column is not self.tie_breaker
 
-    def after(self, value: Any, last_id: int) -> ColumnElement[bool]:
-        if value is None:  # already in the trailing run of nulls
-            return and_(self.column.is_(None), self.tie_breaker > last_id)
-        beyond = self.column < value if self.descending else self.column > value
-        tie = and_(self.column == value, self.tie_breaker > last_id)
-        return or_(beyond, tie, self.column.is_(None))
+    def order_by(self, column: InstrumentedAttribute[Any]) -> tuple[ColumnElement[Any], ...]:
+        columns = (column, self.tie_breaker) if column is not self.tie_breaker else (column,)
+        return tuple(c.desc() if self.descending else c.asc() for c in columns)
+
+    def beyond(self, value: Any, last_id: int) -> ColumnElement[bool]:
+        """Rows after (value, last_id) in this order; value None means the run of nulls."""
+        if value is None:
+            after_id = self.tie_breaker < last_id if self.descending else self.tie_breaker > last_id
+            return and_(self.column.is_(None), after_id)
+        if self.column is self.tie_breaker:
+            row, bound = tuple_(self.column), tuple_(value)
+        else:
+            row, bound = tuple_(self.column, self.tie_breaker), tuple_(value, last_id)
+        beyond: ColumnElement[bool] = row < bound if self.descending else row > bound
+        return beyond
 
     def encode(self, row: Any) -> str:
         return encode_cursor({"s": self.name, "v": getattr(row, self.name), "i": row.id})
@@ -154,8 +168,20 @@ async def keyset_page(
     cursor: str | None,
 ) -> tuple[list[T], str | None]:
     """One page of `query` in `keyset` order, and the cursor of the next page (if any)."""
-    if cursor is not None:
-        query = query.where(keyset.after(*keyset.decode(cursor)))
-    rows = (await session.scalars(query.order_by(*keyset.order_by()).limit(limit + 1))).all()
+    value, last_id = keyset.decode(cursor) if cursor is not None else (None, None)
+    rows: list[T] = []
+    values_left = cursor is None or value is not None
+    if values_left:  # the rows with a value (all rows, for a NOT NULL field)
+        run = query.where(keyset.column.is_not(None)) if keyset.nullable else query
+        if last_id is not None:
+            run = run.where(keyset.beyond(value, last_id))
+        rows += (await session.scalars(run.order_by(*keyset.order_by(keyset.column))
+                                       .limit(limit + 1))).all()  # fmt: skip
+    if keyset.nullable and len(rows) <= limit:  # then the nulls, by id
+        run = query.where(keyset.column.is_(None))
+        if last_id is not None and not values_left:
+            run = run.where(keyset.beyond(None, last_id))
+        rows += (await session.scalars(run.order_by(*keyset.order_by(keyset.tie_breaker))
+                                       .limit(limit + 1 - len(rows)))).all()  # fmt: skip
     page, last = page_of(rows, limit)
     return page, keyset.encode(last) if last is not None else None

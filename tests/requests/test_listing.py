@@ -20,10 +20,9 @@ def _expected_order(rows: list[dict[str, Any]], sort: str) -> list[int]:
     field, descending = sort.removeprefix("-"), sort.startswith("-")
     present = [r for r in rows if r[field] is not None]
     missing = [r for r in rows if r[field] is None]
-    # Ties by id ascending in both directions; nulls last in both directions.
-    present.sort(key=lambda r: r["id"])
-    present.sort(key=lambda r: r[field], reverse=descending)
-    return [r["id"] for r in present] + sorted(r["id"] for r in missing)
+    # Ties by id in the same direction; nulls last in both directions.
+    present.sort(key=lambda r: (r[field], r["id"]), reverse=descending)
+    return [r["id"] for r in present] + sorted((r["id"] for r in missing), reverse=descending)
 
 
 async def _seed(session: AsyncSession, count: int) -> list[dict[str, Any]]:
