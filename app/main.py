@@ -19,6 +19,8 @@ from app.core.migrations import script_revisions
 from app.core.openapi import problem_only_openapi
 from app.events.router import router as events_router
 from app.requests.router import router as requests_router
+from app.sprints.router import router as sprints_router
+from app.teams.router import router as teams_router
 from app.users.router import router as users_router
 
 API_DESCRIPTION = """
@@ -50,7 +52,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.migration_head, app.state.known_revisions = script_revisions()
     install_error_handlers(app)
     app.include_router(health.router)
-    routers = (users_router, requests_router, backlog_router, comments_router, events_router)
+    routers = (
+        users_router, requests_router, backlog_router, teams_router, sprints_router,
+        comments_router, events_router,
+    )  # fmt: skip
     for router in routers:
         app.include_router(router)
     if settings.cors_origins:

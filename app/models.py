@@ -7,4 +7,6 @@ def import_all_models() -> None:
     import app.core.events
     import app.core.idempotency
     import app.requests.models
+    import app.sprints.models
+    import app.teams.models
     import app.users.models  # noqa: F401

@@ -13,6 +13,12 @@ from app.requests import actions
 from app.requests import service as requests_service
 from app.requests.models import MarketingRequest, RequestStatus
 from app.requests.schemas import AssessmentIn, RequestCreate
+from app.sprints import service as sprints_service
+from app.sprints.models import Sprint
+from app.sprints.schemas import SprintCreate
+from app.teams import service as teams_service
+from app.teams.models import Team
+from app.teams.schemas import TeamCreate
 from app.users import service as users_service
 from app.users.models import Role, User
 from app.users.schemas import UserCreate
@@ -116,3 +122,21 @@ async def make_item(
         actor, _ = await make_user(session, role=Role.IT)
     data = ItemCreate.model_validate({"title": "Landing page", **fields})
     return await backlog_service.create_item(session, data=data, actor=actor)
+
+
+async def make_team(session: AsyncSession, **fields: Any) -> Team:
+    actor, _ = await make_user(session, role=Role.IT)
+    data = TeamCreate.model_validate(
+        {"name": f"team-{next(_names)}", "default_capacity_points": 20, "stability_budget": 1}
+        | fields
+    )
+    return await teams_service.create_team(session, data=data, actor=actor)
+
+
+async def make_sprint(session: AsyncSession, *, team: Team, **fields: Any) -> Sprint:
+    actor, _ = await make_user(session, role=Role.IT)
+    data = SprintCreate.model_validate(
+        {"team_id": team.id, "name": f"Sprint {next(_names)}", "start_date": "2026-12-01",
+         "end_date": "2026-12-14"} | fields
+    )  # fmt: skip
+    return await sprints_service.create_sprint(session, data=data, actor=actor)

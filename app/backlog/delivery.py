@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.backlog.models import BacklogItem, ItemStatus
 from app.requests import service as requests_service
 from app.requests.models import RequestStatus
+from app.sprints.models import Sprint, SprintState
 from app.users.models import User
 
 STARTED = (ItemStatus.IN_PROGRESS, ItemStatus.IN_REVIEW, ItemStatus.DONE)
@@ -35,8 +36,13 @@ async def follow(session: AsyncSession, *, request_id: int, actor: User) -> None
         .group_by(BacklogItem.status)
     )
     counts = {ItemStatus(status): count for status, count in rows}
-    # Sprints arrive with the sprints domain; until then no item is in an active sprint.
-    status = implied_status(counts, in_active_sprint=False)
+    in_active_sprint = await session.scalar(
+        select(BacklogItem.id)
+        .join(Sprint, Sprint.id == BacklogItem.sprint_id)
+        .where(BacklogItem.request_id == request_id, Sprint.state == SprintState.ACTIVE)
+        .limit(1)
+    )
+    status = implied_status(counts, in_active_sprint=in_active_sprint is not None)
     await requests_service.follow_items(session, request=request, status=status, actor=actor)
 
 

@@ -60,8 +60,8 @@ class BacklogItem(Base):
     security_cleared: Mapped[bool] = mapped_column(Boolean, default=False)
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"), index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("backlog_items.id"), index=True)
-    team_id: Mapped[int | None]
-    sprint_id: Mapped[int | None]
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    sprint_id: Mapped[int | None] = mapped_column(ForeignKey("sprints.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     labels: Mapped[list[str]] = mapped_column(LabelsType, default=list)
     # Items without a team share backlog 0: a NOT NULL key lets the unique rank constraint bite.

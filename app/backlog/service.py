@@ -14,6 +14,7 @@ from app.core.errors import Conflict, NotFound, UnprocessableEntity
 from app.core.events import diff, record_event
 from app.core.pagination import Keyset, keyset_page
 from app.requests.models import IMPACT_ORDER, Impact
+from app.teams.models import Team
 from app.users.models import Role, User
 from app.users.service import ensure_role
 
@@ -115,6 +116,8 @@ async def _check_references(session: AsyncSession, item: BacklogItem) -> None:
             errors.append({"loc": ["body", "parent_id"], "msg": "must be an existing epic"})
         elif item.type is ItemType.EPIC or parent.id == item.id:
             errors.append({"loc": ["body", "parent_id"], "msg": "epics do not nest"})
+    if item.team_id is not None and await session.get(Team, item.team_id) is None:
+        errors.append({"loc": ["body", "team_id"], "msg": "no such team"})
     if item.assignee_id is not None:
         assignee = await session.get(User, item.assignee_id)
         if assignee is None or not assignee.active:

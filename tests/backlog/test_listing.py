@@ -6,20 +6,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.backlog.models import BacklogItem
 from app.core.http import AsyncClient
 from app.users.models import Role
-from tests.builders import make_item, make_user
+from tests.builders import make_item, make_sprint, make_team, make_user
 
 
 async def test_each_filter(api: AsyncClient, session: AsyncSession) -> None:
     dev, it = await make_user(session, role=Role.IT)
+    team = await make_team(session)
+    sprint = await make_sprint(session, team=team)
     seo = await make_item(session, title="SEO audit", labels=["seo", "q1"], type="spike",
-                          stability_impact="high", security_impact="low", team_id=7,
+                          stability_impact="high", security_impact="low", team_id=team.id,
                           assignee_id=dev.id)  # fmt: skip
     pay = await make_item(session, title="iDEAL betalen", description="PSP wissel",
                           stability_impact="medium", security_impact="critical")  # fmt: skip
     bug = await make_item(session, title="Checkout bug", type="bug", labels=["q1"])
     planned = await session.get(BacklogItem, bug.id)
     assert planned is not None
-    planned.sprint_id = 42
+    planned.sprint_id = sprint.id
     await session.flush()
 
     async def ids(query: str) -> list[int]:
@@ -28,9 +30,9 @@ async def test_each_filter(api: AsyncClient, session: AsyncSession) -> None:
         return [i["id"] for i in resp.json()["items"]]
 
     assert await ids("type=bug") == [bug.id]
-    assert await ids("team_id=7") == [seo.id]
+    assert await ids(f"team_id={team.id}") == [seo.id]
     assert await ids("sprint_id=none") == [seo.id, pay.id]
-    assert await ids("sprint_id=42") == [bug.id]
+    assert await ids(f"sprint_id={sprint.id}") == [bug.id]
     assert await ids("label=q1") == [seo.id, bug.id]
     assert await ids("label=seo") == [seo.id]
     assert await ids(f"assignee_id={dev.id}") == [seo.id]

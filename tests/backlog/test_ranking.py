@@ -1,6 +1,5 @@
 """Any sequence of creates and moves orders the backlog like a plain list, writing O(1) rows."""
 
-import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,9 +14,8 @@ from app.backlog import service as backlog_service
 from app.backlog.models import BacklogItem
 from app.core.http import AsyncClient
 from app.users.models import Role, User
-from tests.builders import make_item, make_user
+from tests.builders import make_item, make_team, make_user
 
-_teams = itertools.count(1000)
 Op = tuple[str, int, int]  # (kind, item index, anchor index)
 OPS = st.lists(
     st.tuples(
@@ -90,7 +88,7 @@ async def test_moves_match_a_list_model(
     session: AsyncSession, engine: AsyncEngine, ops: list[Op]
 ) -> None:
     actor, _ = await make_user(session, role=Role.IT)
-    team_id = next(_teams)  # a backlog of its own for every example
+    team_id = (await make_team(session)).id  # a backlog of its own for every example
     model = await _apply(session, engine, actor, team_id, ops)
     assert await _order(session, team_id) == model
 
@@ -101,7 +99,7 @@ async def test_crowded_gap_rebalances_a_bounded_window(
     monkeypatch.setattr(ranking, "MAX_RANK_LENGTH", 4)
     monkeypatch.setattr(ranking, "REBALANCE_WINDOW", 3)
     actor, _ = await make_user(session, role=Role.IT)
-    team_id = next(_teams)
+    team_id = (await make_team(session)).id
     ops: list[Op] = [("create", 0, 0)] * 12
     model = await _apply(session, engine, actor, team_id, ops)
     first = model[0]
@@ -126,25 +124,26 @@ async def test_move_anchor_must_be_in_the_same_backlog(
     api: AsyncClient, session: AsyncSession
 ) -> None:
     _, it = await make_user(session, role=Role.IT)
-    a = await make_item(session, team_id=1)
-    b = await make_item(session, team_id=2)
+    one, two = (await make_team(session)).id, (await make_team(session)).id
+    a = await make_item(session, team_id=one)
+    b = await make_item(session, team_id=two)
     for body in ({"before_id": b.id}, {"after_id": a.id}, {"before_id": 999999}, {},
                  {"position": "top", "before_id": b.id}, {"position": "middle"}):  # fmt: skip
         resp = await api.post(f"/api/v1/items/{a.id}/move", json=body, headers=it)
         assert resp.status_code == 422, (body, resp.text)
-    c = await make_item(session, team_id=2)
+    c = await make_item(session, team_id=two)
     top = await api.post(f"/api/v1/items/{c.id}/move", json={"position": "top"}, headers=it)
     assert top.status_code == 200
     assert top.json()["version"] == 2
-    assert await _order(session, 2) == [c.id, b.id]
+    assert await _order(session, two) == [c.id, b.id]
 
 
 async def test_changing_team_moves_the_item_to_the_bottom_of_that_backlog(
     api: AsyncClient, session: AsyncSession
 ) -> None:
     _, it = await make_user(session, role=Role.IT)
-    team = next(_teams)
+    team, other = (await make_team(session)).id, (await make_team(session)).id
     existing = [await make_item(session, team_id=team) for _ in range(3)]
-    newcomer = await make_item(session, team_id=team + 1)
+    newcomer = await make_item(session, team_id=other)
     await api.patch(f"/api/v1/items/{newcomer.id}", json={"team_id": team}, headers=it)
     assert await _order(session, team) == [i.id for i in existing] + [newcomer.id]

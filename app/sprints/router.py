@@ -1,0 +1,146 @@
+from fastapi import APIRouter, Request, Response
+
+from app.core.db import SessionDep
+from app.core.errors import error_responses
+from app.core.etag import IfMatch, check_if_match, set_etag
+from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
+from app.core.schemas import Page
+from app.sprints import lifecycle, planning, report, service
+from app.sprints.models import Sprint, SprintState
+from app.sprints.schemas import (
+    AddItems,
+    CloseSprint,
+    SprintCreate,
+    SprintOut,
+    SprintReport,
+    SprintUpdate,
+)
+from app.users.auth import CurrentUser
+
+router = APIRouter(prefix="/api/v1/sprints", tags=["sprints"], responses=error_responses(401))
+_WRITE_ERRORS = error_responses(403, 404, 409, 412, 422)
+
+
+async def _out(session: SessionDep, sprints: list[Sprint]) -> list[SprintOut]:
+    points = await service.planned_points(session, [s.id for s in sprints])
+    return [
+        SprintOut.model_validate(
+            {
+                **{c.key: getattr(s, c.key) for c in Sprint.__table__.columns},
+                "planned_points": points[s.id],
+            }
+        )
+        for s in sprints
+    ]
+
+
+async def _done(session: SessionDep, sprint_id: int, response: Response) -> SprintOut:
+    await session.commit()
+    sprint = await service.get_sprint(session, sprint_id=sprint_id)
+    set_etag(response, sprint.version)
+    return (await _out(session, [sprint]))[0]
+
+
+@router.post("", status_code=201, summary="Plan a sprint (IT)",
+             responses=error_responses(403, 422))  # fmt: skip
+async def create_sprint(
+    body: SprintCreate, response: Response, session: SessionDep, actor: CurrentUser
+) -> SprintOut:
+    sprint = await service.create_sprint(session, data=body, actor=actor)
+    response.headers["Location"] = f"{router.prefix}/{sprint.id}"
+    return await _done(session, sprint.id, response)
+
+
+@router.get("", summary="List sprints", responses=error_responses(400, 422))
+async def list_sprints(
+    request: Request, response: Response, session: SessionDep, viewer: CurrentUser,
+    team_id: int | None = None, state: SprintState | None = None,
+    limit: Limit = 50, cursor: Cursor = None,
+) -> Page[SprintOut]:  # fmt: skip
+    sprints, last_id = await service.list_sprints(
+        session, team_id=team_id, state=state, limit=limit, after_id=decode_id_cursor(cursor)
+    )
+    next_cursor = encode_id_cursor(last_id)
+    set_next_link(request, response, next_cursor)
+    return Page[SprintOut](items=await _out(session, sprints), next_cursor=next_cursor)
+
+
+@router.get("/{sprint_id}", summary="One sprint", responses=error_responses(404))
+async def get_sprint(
+    sprint_id: int, response: Response, session: SessionDep, viewer: CurrentUser
+) -> SprintOut:
+    sprint = await service.get_sprint(session, sprint_id=sprint_id)
+    set_etag(response, sprint.version)
+    return (await _out(session, [sprint]))[0]
+
+
+@router.patch("/{sprint_id}", summary="Change a planned or active sprint (IT)",
+              responses=_WRITE_ERRORS)  # fmt: skip
+async def update_sprint(
+    sprint_id: int, body: SprintUpdate, response: Response, session: SessionDep,
+    actor: CurrentUser, if_match: IfMatch = None,
+) -> SprintOut:  # fmt: skip
+    sprint = await service.get_sprint(session, sprint_id=sprint_id)
+    check_if_match(if_match, sprint.version)
+    await service.update_sprint(session, sprint=sprint, data=body, actor=actor)
+    return await _done(session, sprint_id, response)
+
+
+@router.post(
+    "/{sprint_id}/items",
+    summary="Plan items into the sprint: all or none; capacity and stability budget apply",
+    description="Over capacity or over the team's stability budget is 409 unless "
+    "`override_reason` is given (recorded as a `sprint.override` event).",
+    responses=_WRITE_ERRORS,
+)
+async def add_items(
+    sprint_id: int, body: AddItems, response: Response, session: SessionDep, actor: CurrentUser
+) -> SprintOut:
+    sprint = await service.get_sprint(session, sprint_id=sprint_id, lock=True)
+    await planning.add_items(session, sprint=sprint, item_ids=body.item_ids,
+                             override_reason=body.override_reason, actor=actor)  # fmt: skip
+    return await _done(session, sprint_id, response)
+
+
+@router.delete("/{sprint_id}/items/{item_id}", status_code=204,
+               summary="Return an item to the backlog", responses=_WRITE_ERRORS)  # fmt: skip
+async def remove_item(
+    sprint_id: int, item_id: int, session: SessionDep, actor: CurrentUser
+) -> Response:
+    sprint = await service.get_sprint(session, sprint_id=sprint_id, lock=True)
+    await planning.remove_item(session, sprint=sprint, item_id=item_id, actor=actor)
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/{sprint_id}/start", summary="Start the sprint: snapshots the commitment",
+             responses=_WRITE_ERRORS)  # fmt: skip
+async def start_sprint(
+    sprint_id: int, response: Response, session: SessionDep, actor: CurrentUser,
+    if_match: IfMatch = None,
+) -> SprintOut:  # fmt: skip
+    sprint = await service.get_sprint(session, sprint_id=sprint_id, lock=True)
+    check_if_match(if_match, sprint.version)
+    await lifecycle.start(session, sprint=sprint, actor=actor)
+    return await _done(session, sprint_id, response)
+
+
+@router.post("/{sprint_id}/close", summary="Close the sprint and carry unfinished items over",
+             responses=_WRITE_ERRORS)  # fmt: skip
+async def close_sprint(
+    sprint_id: int, response: Response, session: SessionDep, actor: CurrentUser,
+    body: CloseSprint | None = None, if_match: IfMatch = None,
+) -> SprintOut:  # fmt: skip
+    sprint = await service.get_sprint(session, sprint_id=sprint_id, lock=True)
+    check_if_match(if_match, sprint.version)
+    body = body or CloseSprint()
+    await lifecycle.close(session, sprint=sprint, carry_over=body.carry_over,
+                          next_sprint_id=body.next_sprint_id, actor=actor)  # fmt: skip
+    return await _done(session, sprint_id, response)
+
+
+@router.get("/{sprint_id}/report", summary="Commitment, scope change, completion, burndown",
+            responses=error_responses(404))  # fmt: skip
+async def sprint_report(sprint_id: int, session: SessionDep, viewer: CurrentUser) -> SprintReport:
+    sprint = await service.get_sprint(session, sprint_id=sprint_id)
+    return await report.sprint_report(session, sprint=sprint)

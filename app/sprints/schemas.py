@@ -1,0 +1,91 @@
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from app.core.schemas import InputModel, OutputModel
+from app.sprints.models import SprintState
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Goal = Annotated[str, StringConstraints(max_length=5_000)]
+Capacity = Annotated[int, Field(ge=0, le=10_000)]
+
+
+class _Dates(InputModel):
+    @model_validator(mode="after")
+    def _ordered(self) -> "_Dates":
+        start, end = getattr(self, "start_date", None), getattr(self, "end_date", None)
+        if start is not None and end is not None and end < start:
+            raise ValueError("end_date is before start_date")
+        return self
+
+
+class SprintCreate(_Dates):
+    team_id: int
+    name: Name
+    goal: Goal | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    capacity_points: Capacity | None = Field(
+        default=None, description="defaults to the team's default_capacity_points"
+    )
+
+
+class SprintUpdate(_Dates):
+    name: Name | None = None
+    goal: Goal | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    capacity_points: Capacity | None = None
+
+
+class AddItems(InputModel):
+    item_ids: Annotated[list[int], Field(min_length=1, max_length=500)]
+    override_reason: Annotated[str, StringConstraints(min_length=1, max_length=2_000)] | None = None
+
+
+class CloseSprint(InputModel):
+    carry_over: Literal["backlog", "next"] = "backlog"
+    next_sprint_id: int | None = None
+
+    @model_validator(mode="after")
+    def _next_needs_a_sprint(self) -> "CloseSprint":
+        if (self.carry_over == "next") != (self.next_sprint_id is not None):
+            raise ValueError("next_sprint_id goes with carry_over=next, and only with it")
+        return self
+
+
+class SprintOut(OutputModel):
+    id: int
+    team_id: int
+    name: str
+    goal: str | None
+    start_date: date | None
+    end_date: date | None
+    state: SprintState
+    capacity_points: int
+    planned_points: int = Field(description="points of the items in the sprint now")
+    committed_points: int | None
+    completed_points: int | None
+    started_at: datetime | None
+    closed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class BurndownDay(OutputModel):
+    date: date
+    remaining_points: int | None = Field(description="at the end of the day; null in the future")
+
+
+class SprintReport(OutputModel):
+    sprint_id: int
+    state: SprintState
+    committed_points: int
+    added_points: int
+    removed_points: int
+    completed_points: int
+    carried_over_points: int
+    remaining_points: int
+    burndown: list[BurndownDay]

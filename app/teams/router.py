@@ -1,0 +1,81 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from app.core.db import SessionDep
+from app.core.errors import error_responses
+from app.core.etag import IfMatch, check_if_match, set_etag
+from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
+from app.core.schemas import Page
+from app.sprints import report
+from app.teams import service
+from app.teams.models import Team
+from app.teams.schemas import TeamCreate, TeamOut, TeamUpdate, Velocity
+from app.users.auth import CurrentUser
+
+router = APIRouter(prefix="/api/v1/teams", tags=["teams"], responses=error_responses(401))
+
+
+def team_out(team: Team) -> TeamOut:
+    return TeamOut.model_validate(
+        {**{c.key: getattr(team, c.key) for c in Team.__table__.columns},
+         "members": team.member_ids}
+    )  # fmt: skip
+
+
+@router.post("", status_code=201, summary="Create a team (IT)",
+             responses=error_responses(403, 409, 422))  # fmt: skip
+async def create_team(
+    body: TeamCreate, response: Response, session: SessionDep, actor: CurrentUser
+) -> TeamOut:
+    team = await service.create_team(session, data=body, actor=actor)
+    await session.commit()
+    set_etag(response, team.version)
+    response.headers["Location"] = f"{router.prefix}/{team.id}"
+    return team_out(team)
+
+
+@router.get("", summary="List teams", responses=error_responses(400, 422))
+async def list_teams(
+    request: Request, response: Response, session: SessionDep, viewer: CurrentUser,
+    limit: Limit = 50, cursor: Cursor = None,
+) -> Page[TeamOut]:  # fmt: skip
+    teams, last_id = await service.list_teams(
+        session, limit=limit, after_id=decode_id_cursor(cursor)
+    )
+    next_cursor = encode_id_cursor(last_id)
+    set_next_link(request, response, next_cursor)
+    return Page[TeamOut](items=[team_out(t) for t in teams], next_cursor=next_cursor)
+
+
+@router.get("/{team_id}", summary="One team", responses=error_responses(404))
+async def get_team(
+    team_id: int, response: Response, session: SessionDep, viewer: CurrentUser
+) -> TeamOut:
+    team = await service.get_team(session, team_id=team_id)
+    set_etag(response, team.version)
+    return team_out(team)
+
+
+@router.patch("/{team_id}", summary="Change a team (IT); `members` replaces the list",
+              responses=error_responses(403, 404, 409, 412, 422))  # fmt: skip
+async def update_team(
+    team_id: int, body: TeamUpdate, response: Response, session: SessionDep,
+    actor: CurrentUser, if_match: IfMatch = None,
+) -> TeamOut:  # fmt: skip
+    team = await service.get_team(session, team_id=team_id)
+    check_if_match(if_match, team.version)
+    await service.update_team(session, team=team, data=body, actor=actor)
+    await session.commit()
+    set_etag(response, team.version)
+    return team_out(team)
+
+
+@router.get("/{team_id}/velocity", summary="Committed vs completed points of recent sprints",
+            responses=error_responses(404, 422))  # fmt: skip
+async def velocity(
+    team_id: int, session: SessionDep, viewer: CurrentUser,
+    last: Annotated[int, Query(ge=1, le=50, description="how many closed sprints")] = 3,
+) -> Velocity:  # fmt: skip
+    await service.get_team(session, team_id=team_id)
+    return await report.velocity(session, team_id=team_id, last=last)
