@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.backlog import service as backlog_service
-from app.backlog.models import BacklogItem
-from app.backlog.schemas import ItemCreate
+from app.backlog.models import BacklogItem, ItemStatus
+from app.backlog.schemas import ItemCreate, ItemUpdate
 from app.requests import actions
 from app.requests import service as requests_service
 from app.requests.models import MarketingRequest, RequestStatus
@@ -140,3 +140,18 @@ async def make_sprint(session: AsyncSession, *, team: Team, **fields: Any) -> Sp
          "end_date": "2026-12-14"} | fields
     )  # fmt: skip
     return await sprints_service.create_sprint(session, data=data, actor=actor)
+
+
+async def make_ready_item(
+    session: AsyncSession, *, team: Team | None = None, **fields: Any
+) -> BacklogItem:
+    """An item that meets the Definition of Ready and is `ready`."""
+    actor, _ = await make_user(session, role=Role.IT)
+    team_field = {"team_id": team.id} if team else {}
+    item = await make_item(session, actor=actor, **READY_FIELDS | team_field | fields)
+    if item.review_required:
+        item.security_cleared = True
+    await backlog_service.update_item(
+        session, item=item, data=ItemUpdate(status=ItemStatus.READY), actor=actor
+    )
+    return item

@@ -8,6 +8,7 @@ from app.sprints.models import SprintState
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Goal = Annotated[str, StringConstraints(max_length=5_000)]
+MAX_SPRINT_DAYS = 90
 Capacity = Annotated[int, Field(ge=0, le=10_000)]
 
 
@@ -15,8 +16,11 @@ class _Dates(InputModel):
     @model_validator(mode="after")
     def _ordered(self) -> "_Dates":
         start, end = getattr(self, "start_date", None), getattr(self, "end_date", None)
-        if start is not None and end is not None and end < start:
-            raise ValueError("end_date is before start_date")
+        if start is not None and end is not None:
+            if end < start:
+                raise ValueError("end_date is before start_date")
+            if (end - start).days >= MAX_SPRINT_DAYS:
+                raise ValueError(f"a sprint lasts at most {MAX_SPRINT_DAYS} days")
         return self
 
 

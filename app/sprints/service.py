@@ -10,7 +10,7 @@ from app.core.errors import Conflict, NotFound, UnprocessableEntity
 from app.core.events import diff, record_event
 from app.core.pagination import page_of
 from app.sprints.models import Sprint, SprintState
-from app.sprints.schemas import SprintCreate, SprintUpdate
+from app.sprints.schemas import MAX_SPRINT_DAYS, SprintCreate, SprintUpdate
 from app.teams import service as teams_service
 from app.users.models import Role, User
 from app.users.service import ensure_role
@@ -78,10 +78,11 @@ async def update_sprint(
     before = snapshot(sprint)
     for name, value in changes.items():
         setattr(sprint, name, value)
-    if sprint.start_date and sprint.end_date and sprint.end_date < sprint.start_date:
+    start, end = sprint.start_date, sprint.end_date
+    if start and end and not 0 <= (end - start).days < MAX_SPRINT_DAYS:
         raise UnprocessableEntity(
-            "end_date is before start_date.",
-            errors=[{"loc": ["body", "end_date"], "msg": "before start_date"}],
+            f"A sprint ends on or after its start, within {MAX_SPRINT_DAYS} days.",
+            errors=[{"loc": ["body", "end_date"], "msg": "out of range"}],
         )
     if (change := diff(before, snapshot(sprint)))["after"]:
         await session.flush()

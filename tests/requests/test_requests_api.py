@@ -82,7 +82,7 @@ async def test_invalid_input_is_422_and_creates_nothing(
         "/api/v1/requests", json=VALID | change, headers=await login_as(Role.MARKETING)
     )
     body = assert_problem(resp, 422, "validation-error")
-    errors: list[dict[str, Any]] = body["errors"]  # type: ignore[assignment]
+    errors: list[dict[str, Any]] = body["errors"]
     assert any(loc in error["loc"] for error in errors), body
     assert await _count(session) == 0
 
