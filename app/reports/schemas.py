@@ -1,0 +1,95 @@
+from datetime import date
+
+from pydantic import BaseModel
+
+from app.backlog.models import ItemStatus
+from app.core.money import Money
+from app.requests.models import RequestStatus
+
+
+class Progress(BaseModel):
+    done_points: int
+    total_points: int
+
+
+class RoadmapItem(BaseModel):
+    id: int
+    key: str
+    title: str
+    status: ItemStatus
+    story_points: int | None
+    target: str | None
+
+
+class RoadmapRequest(BaseModel):
+    id: int
+    key: str
+    title: str
+    department: str | None
+    status: RequestStatus
+    target_date: date | None
+    budget: Money | None
+    estimated_cost: Money | None
+    progress: Progress
+    items: list[RoadmapItem]
+
+
+class RoadmapQuarter(BaseModel):
+    quarter: str
+    requests: list[RoadmapRequest]
+    items: list[RoadmapItem]  # items with this target and no request
+
+
+class Roadmap(BaseModel):
+    from_quarter: str
+    to_quarter: str
+    quarters: list[RoadmapQuarter]
+
+
+class LeadTimeGroup(BaseModel):
+    department: str | None
+    count: int
+    p50_days: float | None
+    p85_days: float | None
+
+
+class LeadTimeReport(BaseModel):
+    since: date | None
+    until: date | None
+    overall: LeadTimeGroup
+    by_department: list[LeadTimeGroup]
+
+
+class BudgetLine(BaseModel):
+    key: str | None  # the department or the sourcing
+    currency: str
+    requested: str | None
+    estimated: str | None
+    requests: int
+
+
+class BudgetReport(BaseModel):
+    by_department: list[BudgetLine]
+    by_sourcing: list[BudgetLine]
+
+
+class ImpactCounts(BaseModel):
+    none: int = 0
+    low: int = 0
+    medium: int = 0
+    high: int = 0
+    critical: int = 0
+    unset: int = 0
+
+
+class SprintImpact(BaseModel):
+    sprint_id: int
+    team_id: int
+    name: str
+    state: str
+    stability: ImpactCounts
+    security: ImpactCounts
+
+
+class ImpactReport(BaseModel):
+    sprints: list[SprintImpact]

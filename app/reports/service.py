@@ -1,0 +1,214 @@
+"""Read-only views across domains: the roadmap and the management reports. Writes nothing."""
+
+import math
+from collections import defaultdict
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.backlog.models import BacklogItem, ItemStatus
+from app.core.events import Event
+from app.core.money import Money
+from app.reports.quarters import Quarter
+from app.reports.schemas import (
+    BudgetLine,
+    BudgetReport,
+    ImpactCounts,
+    ImpactReport,
+    LeadTimeGroup,
+    LeadTimeReport,
+    Progress,
+    Roadmap,
+    RoadmapItem,
+    RoadmapQuarter,
+    RoadmapRequest,
+    SprintImpact,
+)
+from app.requests.models import Assessment, MarketingRequest, RequestStatus
+from app.sprints.models import Sprint
+
+NOT_ON_THE_ROADMAP = (RequestStatus.DRAFT, RequestStatus.REJECTED, RequestStatus.WITHDRAWN)
+
+
+def _item(item: BacklogItem) -> RoadmapItem:
+    return RoadmapItem(id=item.id, key=item.key, title=item.title, status=item.status,
+                       story_points=item.story_points, target=item.target)  # fmt: skip
+
+
+def _request(request: MarketingRequest, items: list[BacklogItem]) -> RoadmapRequest:
+    counted = [i for i in items if i.status is not ItemStatus.CANCELLED]
+    assessment = request.assessment
+    return RoadmapRequest(
+        id=request.id, key=request.key, title=request.title, department=request.department,
+        status=request.status, target_date=request.target_date,
+        budget=Money.maybe(request.budget_minor, request.budget_currency),
+        estimated_cost=Money.maybe(assessment.estimated_cost_minor,
+                                   assessment.estimated_cost_currency) if assessment else None,
+        progress=Progress(
+            done_points=sum(i.story_points or 0 for i in counted if i.status is ItemStatus.DONE),
+            total_points=sum(i.story_points or 0 for i in counted),
+        ),
+        items=[_item(i) for i in items],
+    )  # fmt: skip
+
+
+async def roadmap(session: AsyncSession, *, first: Quarter, last: Quarter) -> Roadmap:
+    """Requests by the quarter of their target date, with their items; team work by target."""
+    quarters = first.until(last)
+    requests = list(await session.scalars(
+        select(MarketingRequest)
+        .where(MarketingRequest.target_date.between(first.first_day(), last.last_day()),
+               MarketingRequest.status.not_in(NOT_ON_THE_ROADMAP))
+        .order_by(MarketingRequest.target_date, MarketingRequest.id)
+    ))  # fmt: skip
+    items_of: dict[int, list[BacklogItem]] = defaultdict(list)
+    if requests:
+        query = select(BacklogItem).where(BacklogItem.request_id.in_([r.id for r in requests]))
+        for item in await session.scalars(query.order_by(BacklogItem.id)):
+            items_of[item.request_id or 0].append(item)
+    loose = await session.scalars(
+        select(BacklogItem)
+        .where(BacklogItem.request_id.is_(None), BacklogItem.target.in_(map(str, quarters)))
+        .order_by(BacklogItem.rank, BacklogItem.id)
+    )
+    loose_by_quarter: dict[str, list[BacklogItem]] = defaultdict(list)
+    for item in loose:
+        loose_by_quarter[item.target or ""].append(item)
+    by_quarter: dict[Quarter, list[RoadmapRequest]] = defaultdict(list)
+    for request in requests:
+        assert request.target_date is not None
+        by_quarter[Quarter.of(request.target_date)].append(_request(request, items_of[request.id]))
+    return Roadmap(
+        from_quarter=str(first), to_quarter=str(last),
+        quarters=[RoadmapQuarter(quarter=str(q), requests=by_quarter[q],
+                                 items=[_item(i) for i in loose_by_quarter[str(q)]])
+                  for q in quarters],
+    )  # fmt: skip
+
+
+def nearest_rank(values: list[float], percentile: int) -> float | None:
+    """The nearest-rank percentile: the smallest value with at least p% of values at or below."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(percentile / 100 * len(ordered))) - 1]
+
+
+def _group(department: str | None, days: list[float]) -> LeadTimeGroup:
+    p50, p85 = nearest_rank(days, 50), nearest_rank(days, 85)
+    return LeadTimeGroup(department=department, count=len(days),
+                         p50_days=None if p50 is None else round(p50, 2),
+                         p85_days=None if p85 is None else round(p85, 2))  # fmt: skip
+
+
+async def _event_times(
+    session: AsyncSession, event_type: str, ids: list[int], latest: bool
+) -> dict[int, datetime]:
+    pick = func.max(Event.at) if latest else func.min(Event.at)
+    rows = await session.execute(
+        select(Event.entity_id, pick)
+        .where(Event.entity == "request", Event.type == event_type, Event.entity_id.in_(ids))
+        .group_by(Event.entity_id)
+    )
+    return {entity_id: at for entity_id, at in rows}
+
+
+async def lead_time(
+    session: AsyncSession, *, since: date | None, until: date | None, department: str | None
+) -> LeadTimeReport:
+    """Days from first submission to delivery, for requests delivered in the window."""
+    query = select(MarketingRequest.id, MarketingRequest.department).where(
+        MarketingRequest.status == RequestStatus.DELIVERED
+    )
+    if department is not None:
+        query = query.where(MarketingRequest.department == department)
+    departments = {rid: dep for rid, dep in await session.execute(query)}
+    ids = list(departments)
+    submitted = await _event_times(session, "request.submit", ids, latest=False)
+    delivered = await _event_times(session, "request.delivery_status_changed", ids, latest=True)
+    low = datetime.combine(since, time.min, UTC) if since else None
+    high = datetime.combine(until, time.max, UTC) if until else None
+    days: dict[str | None, list[float]] = defaultdict(list)
+    for rid in ids:
+        start, end = submitted.get(rid), delivered.get(rid)
+        if start is None or end is None or (low and end < low) or (high and end > high):
+            continue
+        days[departments[rid]].append((end - start).total_seconds() / 86_400)
+    everything = [d for values in days.values() for d in values]
+    return LeadTimeReport(
+        since=since, until=until, overall=_group(None, everything),
+        by_department=[_group(dep, days[dep]) for dep in sorted(days, key=lambda d: d or "")],
+    )  # fmt: skip
+
+
+def _money(minor: int | None, currency: str) -> str | None:
+    return None if minor is None else Money.from_minor_units(int(minor), currency).amount
+
+
+async def budget(session: AsyncSession) -> BudgetReport:
+    """Requested budget vs IT's estimated cost, per currency (never converted)."""
+    live = MarketingRequest.status.not_in(NOT_ON_THE_ROADMAP)
+    lines: dict[tuple[str, str | None, str], dict[str, Any]] = {}
+
+    def line(kind: str, key: str | None, currency: str) -> dict[str, Any]:
+        return lines.setdefault((kind, key, currency),
+                                {"requested": None, "estimated": None, "requests": 0})  # fmt: skip
+
+    requested = await session.execute(
+        select(MarketingRequest.department, MarketingRequest.budget_currency,
+               func.sum(MarketingRequest.budget_minor), func.count())
+        .where(live, MarketingRequest.budget_currency.is_not(None))
+        .group_by(MarketingRequest.department, MarketingRequest.budget_currency)
+    )  # fmt: skip
+    for department, currency, total, count in requested:
+        if currency is None:
+            continue
+        entry = line("department", department, currency)
+        entry["requested"], entry["requests"] = _money(total, currency), count
+    for kind, column in (("department", MarketingRequest.department),
+                         ("sourcing", Assessment.sourcing)):  # fmt: skip
+        estimated = await session.execute(
+            select(column, Assessment.estimated_cost_currency,
+                   func.sum(Assessment.estimated_cost_minor), func.count())
+            .join(MarketingRequest, MarketingRequest.id == Assessment.request_id)
+            .where(live, Assessment.estimated_cost_currency.is_not(None))
+            .group_by(column, Assessment.estimated_cost_currency)
+        )  # fmt: skip
+        for key, currency, total, count in estimated:
+            if currency is None:
+                continue
+            entry = line(kind, None if key is None else str(key), currency)
+            entry["estimated"] = _money(total, currency)
+            entry["requests"] = max(entry["requests"], count)
+    ordered = sorted(lines.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2]))
+    out = {kind: [BudgetLine(key=key, currency=cur, **vals)
+                  for (k, key, cur), vals in ordered if k == kind]
+           for kind in ("department", "sourcing")}  # fmt: skip
+    return BudgetReport(by_department=out["department"], by_sourcing=out["sourcing"])
+
+
+async def impact(session: AsyncSession, *, team_id: int | None, last: int) -> ImpactReport:
+    """Items by stability and by security impact, per sprint (latest sprints first)."""
+    query = select(Sprint).order_by(Sprint.id.desc()).limit(last)
+    if team_id is not None:
+        query = query.where(Sprint.team_id == team_id)
+    sprints = list(await session.scalars(query))
+    counts = {s.id: (ImpactCounts(), ImpactCounts()) for s in sprints}
+    for index, column in enumerate((BacklogItem.stability_impact, BacklogItem.security_impact)):
+        rows = await session.execute(
+            select(BacklogItem.sprint_id, column, func.count())
+            .where(BacklogItem.sprint_id.in_(list(counts)))
+            .group_by(BacklogItem.sprint_id, column)
+        )
+        for sprint_id, level, count in rows:
+            if sprint_id is None:
+                continue
+            target = counts[sprint_id][index]
+            setattr(target, level.value if level else "unset", count)
+    return ImpactReport(sprints=[
+        SprintImpact(sprint_id=s.id, team_id=s.team_id, name=s.name, state=s.state,
+                     stability=counts[s.id][0], security=counts[s.id][1])
+        for s in sprints
+    ])  # fmt: skip
