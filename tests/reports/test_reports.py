@@ -99,8 +99,8 @@ async def test_budget_per_department_and_sourcing_per_currency(
         await make_request(session, requester=requester, department=department, budget=budget,
                            status=RequestStatus.IN_ASSESSMENT,
                            assessment=LOW_RISK_ASSESSMENT | assessment)  # fmt: skip
-    await make_request(session, requester=requester, department="CRM",
-                       budget={"amount": "99", "currency": "EUR"})  # a draft: not counted  # fmt: skip
+    draft = {"amount": "99", "currency": "EUR"}  # a draft's budget is not counted
+    await make_request(session, requester=requester, department="CRM", budget=draft)
     report = (await api.get("/api/v1/reports/budget", headers=headers)).json()
     assert report["by_department"] == [
         {"key": "Brand", "currency": "EUR", "requested": "1200.50", "estimated": "1100.00",
