@@ -1,8 +1,8 @@
 """Demo data: users of every role and requests in every state reachable so far.
 
 `load_demo` drives each request through the real services and actions with the right actors,
-so events, history and comments look like real use. `planned`, `in_delivery` and `delivered`
-follow from backlog items, which do not exist yet; the demo stops at `approved`.
+so events, history and comments look like real use; `demo_delivery` then converts the
+approved ones into backlog items and plays two closed sprints and an active one.
 """
 
 from dataclasses import dataclass
@@ -13,6 +13,7 @@ from typing import assert_never
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import demo_delivery
 from app.comments import service as comments_service
 from app.core.config import Settings
 from app.core.money import Money
@@ -250,8 +251,11 @@ async def load_demo(session: AsyncSession, *, settings: Settings) -> str:
         for handle, data in USERS.items()
     }
     today = datetime.now(UTC).date()
-    for spec in REQUESTS:
-        await _file(session, spec, users=users, today=today)
+    requests = [await _file(session, spec, users=users, today=today) for spec in REQUESTS]
+    await demo_delivery.load_delivery(
+        session, requests=requests, it=users[IT_LEAD], security=users[SECURITY_OFFICER],
+        today=today,
+    )  # fmt: skip
     ttl = timedelta(days=settings.token_ttl_days)
     _, secret = await users_service.create_token(session, user=users[ADMIN], name="demo", ttl=ttl)
     return secret

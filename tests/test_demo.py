@@ -14,6 +14,7 @@ from tests.builders import bearer
 
 REACHABLE_STATES = {
     "draft", "submitted", "in_assessment", "security_review", "approved", "rejected", "withdrawn",
+    "in_delivery", "delivered",
 }  # fmt: skip
 
 
@@ -35,8 +36,13 @@ async def test_demo_history_shows_the_security_review(
     api: AsyncClient, session: AsyncSession, settings: Settings
 ) -> None:
     admin = bearer(await load_demo(session, settings=settings))
-    listed = await api.get("/api/v1/requests", params={"status": "approved"}, headers=admin)
-    reviewed = [r for r in listed.json()["items"] if r["security_review"] is not None]
+    listed = await api.get("/api/v1/requests", headers=admin)
+    past_approval = {"approved", "planned", "in_delivery", "delivered"}
+    reviewed = [
+        r
+        for r in listed.json()["items"]
+        if r["security_review"] is not None and r["status"] in past_approval
+    ]
     assert reviewed, "no approved request went through security review"
 
     resp = await api.get(f"/api/v1/requests/{reviewed[0]['id']}/history", headers=admin)
@@ -45,6 +51,24 @@ async def test_demo_history_shows_the_security_review(
     types = [event["type"] for event in resp.json()["items"]]
     assert "request.security_review" in types
     assert types.index("request.security_review") < len(types) - 1  # then approved by IT
+
+
+async def test_demo_has_teams_sprints_and_reports_with_content(
+    api: AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    admin = bearer(await load_demo(session, settings=settings))
+    sprints = (await api.get("/api/v1/sprints", headers=admin)).json()["items"]
+    assert [s["state"] for s in sprints] == ["closed", "closed", "active", "planned"]
+    report = (await api.get(f"/api/v1/sprints/{sprints[0]['id']}/report", headers=admin)).json()
+    assert report["completed_points"] > 0
+    assert report["carried_over_points"] > 0
+    assert len(report["burndown"]) == 14
+    velocity = await api.get(f"/api/v1/teams/{sprints[0]['team_id']}/velocity", headers=admin)
+    assert len(velocity.json()["sprints"]) == 2
+    lead_time = (await api.get("/api/v1/reports/lead-time", headers=admin)).json()
+    assert lead_time["overall"]["count"] >= 1
+    impact = (await api.get("/api/v1/reports/impact", headers=admin)).json()
+    assert len(impact["sprints"]) == 4
 
 
 async def test_demo_reports_itself_loaded(session: AsyncSession, settings: Settings) -> None:
