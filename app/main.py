@@ -18,9 +18,11 @@ from app.core.middleware import RequestIdMiddleware
 from app.core.migrations import script_revisions
 from app.core.openapi import problem_only_openapi
 from app.events.router import router as events_router
+from app.plans.router import router as plans_router
 from app.reports.router import router as reports_router
 from app.requests.router import router as requests_router
 from app.sprints.router import router as sprints_router
+from app.suppliers.router import router as suppliers_router
 from app.teams.router import router as teams_router
 from app.users.router import router as users_router
 
@@ -55,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     routers = (
         users_router, requests_router, backlog_router, teams_router, sprints_router,
-        comments_router, events_router, reports_router,
+        plans_router, suppliers_router, comments_router, events_router, reports_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)

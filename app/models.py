@@ -6,7 +6,9 @@ def import_all_models() -> None:
     import app.comments.models
     import app.core.events
     import app.core.idempotency
+    import app.plans.models
     import app.requests.models
     import app.sprints.models
+    import app.suppliers.models
     import app.teams.models
     import app.users.models  # noqa: F401

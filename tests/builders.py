@@ -16,6 +16,9 @@ from app.requests.schemas import AssessmentIn, RequestCreate
 from app.sprints import service as sprints_service
 from app.sprints.models import Sprint
 from app.sprints.schemas import SprintCreate
+from app.suppliers import service as suppliers_service
+from app.suppliers.models import Supplier
+from app.suppliers.schemas import SupplierCreate, SupplierUpdate
 from app.teams import service as teams_service
 from app.teams.models import Team
 from app.teams.schemas import TeamCreate
@@ -155,3 +158,19 @@ async def make_ready_item(
         session, item=item, data=ItemUpdate(status=ItemStatus.READY), actor=actor
     )
     return item
+
+
+async def make_supplier(session: AsyncSession, **fields: Any) -> Supplier:
+    """A supplier added by IT; `security_assessment`/`valid_until` are then set as security."""
+    it, _ = await make_user(session, role=Role.IT)
+    security_fields = {k: fields.pop(k) for k in ("security_assessment", "valid_until")
+                       if k in fields}  # fmt: skip
+    data = SupplierCreate.model_validate({"name": f"supplier-{next(_names)}"} | fields)
+    supplier = await suppliers_service.create_supplier(session, data=data, actor=it)
+    if security_fields:
+        security, _ = await make_user(session, role=Role.SECURITY)
+        update = SupplierUpdate.model_validate(security_fields)
+        await suppliers_service.update_supplier(
+            session, supplier=supplier, data=update, actor=security
+        )
+    return supplier

@@ -13,6 +13,7 @@ from app.backlog.schemas import NOT_NULL_ON_UPDATE, ItemCreate, ItemUpdate
 from app.core.errors import Conflict, NotFound, UnprocessableEntity
 from app.core.events import diff, record_event
 from app.core.pagination import Keyset, keyset_page
+from app.core.schemas import reject_nulls
 from app.requests.models import IMPACT_ORDER, Impact
 from app.teams.models import Team
 from app.users.models import Role, User
@@ -78,11 +79,7 @@ async def update_item(
 ) -> BacklogItem:
     changes = data.model_dump(exclude_unset=True)
     readiness.authorize_edit(actor, changes)
-    if nulls := sorted(NOT_NULL_ON_UPDATE & {k for k, v in changes.items() if v is None}):
-        raise UnprocessableEntity(
-            f"{', '.join(nulls)} cannot be null.",
-            errors=[{"loc": ["body", name], "msg": "may not be null"} for name in nulls],
-        )
+    reject_nulls(changes, NOT_NULL_ON_UPDATE)
     before = snapshot(item)
     new_status = changes.pop("status", None)
     readiness.apply_impacts(item, changes, actor)

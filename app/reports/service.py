@@ -37,7 +37,7 @@ def _item(item: BacklogItem) -> RoadmapItem:
                        story_points=item.story_points, target=item.target)  # fmt: skip
 
 
-def _request(request: MarketingRequest, items: list[BacklogItem]) -> RoadmapRequest:
+def roadmap_request(request: MarketingRequest, items: list[BacklogItem]) -> RoadmapRequest:
     counted = [i for i in items if i.status is not ItemStatus.CANCELLED]
     assessment = request.assessment
     return RoadmapRequest(
@@ -79,7 +79,9 @@ async def roadmap(session: AsyncSession, *, first: Quarter, last: Quarter) -> Ro
     by_quarter: dict[Quarter, list[RoadmapRequest]] = defaultdict(list)
     for request in requests:
         assert request.target_date is not None
-        by_quarter[Quarter.of(request.target_date)].append(_request(request, items_of[request.id]))
+        by_quarter[Quarter.of(request.target_date)].append(
+            roadmap_request(request, items_of[request.id])
+        )
     return Roadmap(
         from_quarter=str(first), to_quarter=str(last),
         quarters=[RoadmapQuarter(quarter=str(q), requests=by_quarter[q],
@@ -96,7 +98,7 @@ def nearest_rank(values: list[float], percentile: int) -> float | None:
     return ordered[max(1, math.ceil(percentile / 100 * len(ordered))) - 1]
 
 
-def _group(department: str | None, days: list[float]) -> LeadTimeGroup:
+def lead_time_group(department: str | None, days: list[float]) -> LeadTimeGroup:
     p50, p85 = nearest_rank(days, 50), nearest_rank(days, 85)
     return LeadTimeGroup(department=department, count=len(days),
                          p50_days=None if p50 is None else round(p50, 2),
@@ -115,6 +117,21 @@ async def _event_times(
     return {entity_id: at for entity_id, at in rows}
 
 
+async def lead_times(
+    session: AsyncSession, request_ids: list[int]
+) -> dict[int, tuple[datetime, float]]:
+    """For delivered requests: when they were delivered, and days since first submission."""
+    submitted = await _event_times(session, "request.submit", request_ids, latest=False)
+    delivered = await _event_times(
+        session, "request.delivery_status_changed", request_ids, latest=True
+    )
+    return {
+        rid: (delivered[rid], (delivered[rid] - submitted[rid]).total_seconds() / 86_400)
+        for rid in request_ids
+        if rid in submitted and rid in delivered
+    }
+
+
 async def lead_time(
     session: AsyncSession, *, since: date | None, until: date | None, department: str | None
 ) -> LeadTimeReport:
@@ -125,22 +142,17 @@ async def lead_time(
     if department is not None:
         query = query.where(MarketingRequest.department == department)
     departments = {rid: dep for rid, dep in await session.execute(query)}
-    ids = list(departments)
-    submitted = await _event_times(session, "request.submit", ids, latest=False)
-    delivered = await _event_times(session, "request.delivery_status_changed", ids, latest=True)
     low = datetime.combine(since, time.min, UTC) if since else None
     high = datetime.combine(until, time.max, UTC) if until else None
     days: dict[str | None, list[float]] = defaultdict(list)
-    for rid in ids:
-        start, end = submitted.get(rid), delivered.get(rid)
-        if start is None or end is None or (low and end < low) or (high and end > high):
-            continue
-        days[departments[rid]].append((end - start).total_seconds() / 86_400)
+    for rid, (delivered_at, lead) in (await lead_times(session, list(departments))).items():
+        if (low is None or delivered_at >= low) and (high is None or delivered_at <= high):
+            days[departments[rid]].append(lead)
     everything = [d for values in days.values() for d in values]
+    groups = [lead_time_group(dep, days[dep]) for dep in sorted(days, key=lambda d: d or "")]
     return LeadTimeReport(
-        since=since, until=until, overall=_group(None, everything),
-        by_department=[_group(dep, days[dep]) for dep in sorted(days, key=lambda d: d or "")],
-    )  # fmt: skip
+        since=since, until=until, overall=lead_time_group(None, everything), by_department=groups
+    )
 
 
 def _money(minor: int | None, currency: str) -> str | None:

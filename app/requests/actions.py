@@ -1,11 +1,12 @@
 """Lifecycle moves of a request, each checked against `workflow.TRANSITIONS` first."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import utcnow
-from app.core.errors import Conflict
+from app.core.errors import Conflict, UnprocessableEntity
 from app.core.events import diff, record_event
 from app.requests import workflow
 from app.requests.models import (
@@ -14,9 +15,11 @@ from app.requests.models import (
     RequestStatus,
     ReviewDecision,
     SecurityReview,
+    Sourcing,
 )
 from app.requests.schemas import AssessmentIn, SecurityReviewIn
 from app.requests.workflow import Action
+from app.suppliers.models import Supplier
 from app.users.models import User
 
 S = RequestStatus
@@ -29,6 +32,40 @@ _REVIEW_OUTCOME = {
 
 class SecurityReviewRequired(Conflict):
     slug, title = "security-review-required", "Security review required"
+
+
+class SupplierNotApproved(Conflict):
+    slug, title = "supplier-not-approved", "Supplier not security-approved"
+
+
+async def _check_supplier(session: AsyncSession, assessment: Assessment) -> None:
+    """Risky work bought from or outsourced to a supplier needs that supplier approved."""
+    if assessment.sourcing is Sourcing.IN_HOUSE or assessment.supplier_id is None:
+        return
+    supplier = await session.get(Supplier, assessment.supplier_id)
+    if supplier is None or not supplier.approved_on(datetime.now(UTC).date()):
+        state = supplier.security_assessment if supplier else "missing"
+        raise SupplierNotApproved(
+            f"The supplier's security assessment is {state} (or expired); "
+            "security must approve the supplier first.",
+            supplier_id=assessment.supplier_id,
+        )
+
+
+async def _check_sourcing(session: AsyncSession, data: AssessmentIn) -> None:
+    if data.sourcing is Sourcing.IN_HOUSE and data.supplier_id is None:
+        return
+    if data.supplier_id is None:
+        raise UnprocessableEntity(
+            f"Sourcing {data.sourcing} names the supplier.",
+            errors=[{"loc": ["body", "supplier_id"], "msg": "required when purchased or "
+                     "outsourced"}],
+        )  # fmt: skip
+    if await session.get(Supplier, data.supplier_id) is None:
+        raise UnprocessableEntity(
+            f"There is no supplier {data.supplier_id}.",
+            errors=[{"loc": ["body", "supplier_id"], "msg": "no such supplier"}],
+        )
 
 
 def _move(
@@ -114,6 +151,8 @@ async def approve(session: AsyncSession, *, request: MarketingRequest, actor: Us
             )
         _move(session, request, action=Action.APPROVE, target=S.SECURITY_REVIEW, actor=actor)
     else:
+        if assessment.review_required:
+            await _check_supplier(session, assessment)
         _move(session, request, action=Action.APPROVE, target=S.APPROVED, actor=actor)
     await session.flush()
 
@@ -148,6 +187,7 @@ async def put_assessment(
 ) -> None:
     """Record (or replace) IT's assessment; the request is `in_assessment` afterwards."""
     workflow.check(request, Action.ASSESS, actor)
+    await _check_sourcing(session, data)
     values = data.model_dump(exclude={"estimated_cost"})
     cost = data.estimated_cost
     values["estimated_cost_minor"] = cost.to_minor_units() if cost else None

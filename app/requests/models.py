@@ -66,6 +66,7 @@ class MarketingRequest(Base):
     budget_minor: Mapped[int | None] = mapped_column(BigInteger)
     budget_currency: Mapped[str | None] = mapped_column(String(3))
     department: Mapped[str | None] = mapped_column(String(100), index=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"), index=True)
     requester_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[RequestStatus] = mapped_column(
         str_enum(RequestStatus), default=RequestStatus.DRAFT, index=True
@@ -116,7 +117,7 @@ class Assessment(Base):
     effort_points: Mapped[int | None]
     risk_notes: Mapped[str | None] = mapped_column(Text)
     mitigation: Mapped[str | None] = mapped_column(Text)
-    supplier_id: Mapped[int | None]
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id"), index=True)
     assessed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     assessed_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -70,6 +70,9 @@ class RequestCreate(_RequestFields):
     target_date: date | None = None
     budget: Money | None = None
     department: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    plan_id: int | None = Field(
+        default=None, description="the business plan it serves (until delivered)"
+    )
 
 
 class RequestUpdate(RequestCreate):
@@ -142,6 +145,7 @@ class RequestOut(OutputModel):
     target_date: date | None
     budget: Money | None
     department: str | None
+    plan_id: int | None
     requester_id: int
     status: RequestStatus
     assessment: AssessmentOut | None

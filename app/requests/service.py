@@ -6,18 +6,20 @@ from typing import Any
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import NotFound, UnprocessableEntity
+from app.core.errors import Forbidden, NotFound, UnprocessableEntity
 from app.core.events import diff, record_event
 from app.core.money import Money
 from app.core.pagination import Keyset, keyset_page
+from app.core.schemas import reject_nulls
+from app.plans.models import Plan, PlanStatus
 from app.requests import workflow
 from app.requests.models import MarketingRequest, RequestStatus
 from app.requests.schemas import RequestCreate, RequestUpdate
-from app.users.models import User
+from app.users.models import Role, User
 
 EDITABLE_FIELDS = (
     "title", "description", "business_goal", "kpi", "business_value", "time_criticality",
-    "target_date", "department",
+    "target_date", "department", "plan_id",
 )  # fmt: skip
 SORTS = {
     "created_at": MarketingRequest.created_at,
@@ -40,6 +42,7 @@ def snapshot(request: MarketingRequest) -> dict[str, Any]:
 async def create_request(
     session: AsyncSession, *, data: RequestCreate, actor: User
 ) -> MarketingRequest:
+    await check_plan(session, data.plan_id)
     request = MarketingRequest(requester_id=actor.id, status=RequestStatus.DRAFT)
     _apply(request, data.model_dump(exclude_unset=True))
     session.add(request)
@@ -68,13 +71,13 @@ async def get_request(session: AsyncSession, *, request_id: int) -> MarketingReq
 async def update_request(
     session: AsyncSession, *, request: MarketingRequest, data: RequestUpdate, actor: User
 ) -> MarketingRequest:
-    """Edit a draft (its requester or an admin)."""
-    workflow.check(request, workflow.Action.EDIT, actor)
+    """Edit a draft (its requester or an admin); its plan may change until delivery."""
     changes = data.model_dump(exclude_unset=True)
-    if "title" in changes and changes["title"] is None:
-        raise UnprocessableEntity(
-            "title cannot be null.", errors=[{"loc": ["body", "title"], "msg": "may not be null"}]
-        )
+    if changes.keys() - {"plan_id"} or "plan_id" not in changes:
+        workflow.check(request, workflow.Action.EDIT, actor)
+    if "plan_id" in changes:
+        await _check_plan_change(session, request, changes["plan_id"], actor)
+    reject_nulls(changes, ("title",))
     before = snapshot(request)
     _apply(request, changes)
     change = diff(before, snapshot(request))
@@ -89,6 +92,34 @@ async def update_request(
             data=change,
         )
     return request
+
+
+PLAN_FROZEN = (RequestStatus.DELIVERED, RequestStatus.REJECTED, RequestStatus.WITHDRAWN)
+
+
+async def _check_plan_change(
+    session: AsyncSession, request: MarketingRequest, plan_id: int | None, actor: User
+) -> None:
+    """The requester or IT puts a request under a plan (or takes it out) until delivery."""
+    if actor.id != request.requester_id and actor.role not in (Role.IT, Role.ADMIN):
+        raise Forbidden("Only the requester or IT moves a request between plans.")
+    if request.status in PLAN_FROZEN:
+        raise workflow.InvalidTransition(
+            f"A request in state {request.status} keeps its plan.", state=request.status.value,
+            allowed_actions=workflow.allowed_actions(request, actor),
+        )  # fmt: skip
+    await check_plan(session, plan_id)
+
+
+async def check_plan(session: AsyncSession, plan_id: int | None) -> None:
+    if plan_id is None:
+        return
+    plan = await session.get(Plan, plan_id)
+    if plan is None or plan.status is PlanStatus.CLOSED:
+        raise UnprocessableEntity(
+            f"Plan {plan_id} does not exist or is closed.",
+            errors=[{"loc": ["body", "plan_id"], "msg": "not an open plan"}],
+        )
 
 
 def _apply(request: MarketingRequest, changes: dict[str, Any]) -> None:

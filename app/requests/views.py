@@ -50,6 +50,7 @@ def request_out(request: MarketingRequest, viewer: User, item_ids: list[int]) ->
         target_date=request.target_date,
         budget=Money.maybe(request.budget_minor, request.budget_currency),
         department=request.department,
+        plan_id=request.plan_id,
         requester_id=request.requester_id,
         status=request.status,
         assessment=_assessment(assessment, viewer) if assessment else None,

@@ -9,6 +9,7 @@ from app.backlog.models import BacklogItem
 from app.core.errors import Conflict, NotFound, UnprocessableEntity
 from app.core.events import diff, record_event
 from app.core.pagination import page_of
+from app.core.schemas import reject_nulls
 from app.sprints.models import Sprint, SprintState
 from app.sprints.schemas import MAX_SPRINT_DAYS, SprintCreate, SprintUpdate
 from app.teams import service as teams_service
@@ -70,11 +71,7 @@ async def update_sprint(
     ensure_role(actor, Role.IT, Role.ADMIN)
     ensure_open(sprint)
     changes = data.model_dump(exclude_unset=True)
-    if nulls := sorted(k for k in ("name", "capacity_points") if changes.get(k, 0) is None):
-        raise UnprocessableEntity(
-            f"{', '.join(nulls)} cannot be null.",
-            errors=[{"loc": ["body", name], "msg": "may not be null"} for name in nulls],
-        )
+    reject_nulls(changes, ("name", "capacity_points"))
     before = snapshot(sprint)
     for name, value in changes.items():
         setattr(sprint, name, value)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import Conflict, NotFound, UnprocessableEntity
 from app.core.events import diff, record_event
 from app.core.pagination import page_of
+from app.core.schemas import reject_nulls
 from app.teams.models import Team, TeamMember
 from app.teams.schemas import TeamCreate, TeamUpdate
 from app.users.models import Role, User
@@ -68,11 +69,7 @@ async def create_team(session: AsyncSession, *, data: TeamCreate, actor: User) -
 async def update_team(session: AsyncSession, *, team: Team, data: TeamUpdate, actor: User) -> Team:
     ensure_role(actor, Role.IT, Role.ADMIN)
     changes = data.model_dump(exclude_unset=True)
-    if nulls := sorted(name for name, value in changes.items() if value is None):
-        raise UnprocessableEntity(
-            f"{', '.join(nulls)} cannot be null.",
-            errors=[{"loc": ["body", name], "msg": "may not be null"} for name in nulls],
-        )
+    reject_nulls(changes, changes)
     before = _snapshot(team)
     if "members" in changes:
         members = await _check_members(session, changes.pop("members"))

@@ -9,9 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from app.core.db import utcnow
-from app.core.errors import Conflict, Forbidden, NotFound, UnprocessableEntity
+from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.events import diff, record_event
 from app.core.pagination import page_of
+from app.core.schemas import reject_nulls
 from app.core.security import hash_token, new_token
 from app.users.models import ApiToken, Role, User
 from app.users.schemas import UserCreate, UserUpdate
@@ -96,12 +97,11 @@ async def list_users(
 
 async def update_user(session: AsyncSession, *, user: User, data: UserUpdate, actor: User) -> User:
     changes = data.model_dump(exclude_unset=True)
+    reject_nulls(changes, ("name", "role", "active"))
     before = _public(user)
     if changes.get("active") is False or changes.get("role") not in (None, Role.ADMIN):
         await _keep_one_admin(session, user=user)
     for field, value in changes.items():
-        if field in ("name", "role", "active") and value is None:
-            raise UnprocessableEntity(f"{field} cannot be null.", errors=[_null_error(field)])
         setattr(user, field, value)
     if changes.get("active") is False:
         await _revoke_all_tokens(session, user_id=user.id)
@@ -114,10 +114,6 @@ async def update_user(session: AsyncSession, *, user: User, data: UserUpdate, ac
     if change["after"]:
         _record(session, "user.updated", "user", user.id, actor, change)
     return user
-
-
-def _null_error(field: str) -> dict[str, object]:
-    return {"loc": ["body", field], "msg": "may not be null"}
 
 
 async def _keep_one_admin(session: AsyncSession, *, user: User) -> None:

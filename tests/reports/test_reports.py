@@ -21,6 +21,7 @@ from tests.builders import (
     make_ready_item,
     make_request,
     make_sprint,
+    make_supplier,
     make_team,
     make_user,
 )
@@ -87,11 +88,13 @@ async def test_budget_per_department_and_sourcing_per_currency(
     api: AsyncClient, session: AsyncSession
 ) -> None:
     requester, headers = await make_user(session, role=Role.MARKETING)
+    agency = await make_supplier(session, name="Bureau Noord")
     specs: list[tuple[str, dict[str, str], dict[str, Any]]] = [
         ("Brand", {"amount": "1000.50", "currency": "EUR"},
          {"sourcing": "in_house", "estimated_cost": {"amount": "800", "currency": "EUR"}}),
         ("Brand", {"amount": "200", "currency": "EUR"},
-         {"sourcing": "outsourced", "estimated_cost": {"amount": "300", "currency": "EUR"}}),
+         {"sourcing": "outsourced", "supplier_id": agency.id,
+          "estimated_cost": {"amount": "300", "currency": "EUR"}}),
         ("CRM", {"amount": "5000", "currency": "USD"},
          {"sourcing": "in_house", "estimated_cost": {"amount": "4500.25", "currency": "USD"}}),
     ]  # fmt: skip

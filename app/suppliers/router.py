@@ -1,0 +1,75 @@
+from fastapi import APIRouter, Request, Response
+
+from app.core.db import SessionDep
+from app.core.errors import error_responses
+from app.core.etag import IfMatch, check_if_match, set_etag
+from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
+from app.core.schemas import Page
+from app.suppliers import service
+from app.suppliers.models import Supplier, SupplierAssessment
+from app.suppliers.schemas import SupplierCreate, SupplierDetail, SupplierOut, SupplierUpdate
+from app.users.auth import CurrentUser
+
+router = APIRouter(prefix="/api/v1/suppliers", tags=["suppliers"], responses=error_responses(401))
+
+
+def supplier_out(supplier: Supplier) -> SupplierOut:
+    return SupplierOut.model_validate(
+        {**{c.key: getattr(supplier, c.key) for c in Supplier.__table__.columns},
+         "security_approved": supplier.approved_on(service.today())}
+    )  # fmt: skip
+
+
+@router.post("", status_code=201, summary="Add a supplier (IT)",
+             responses=error_responses(403, 409, 422))  # fmt: skip
+async def create_supplier(
+    body: SupplierCreate, response: Response, session: SessionDep, actor: CurrentUser
+) -> SupplierOut:
+    supplier = await service.create_supplier(session, data=body, actor=actor)
+    await session.commit()
+    set_etag(response, supplier.version)
+    response.headers["Location"] = f"{router.prefix}/{supplier.id}"
+    return supplier_out(supplier)
+
+
+@router.get("", summary="The supplier directory", responses=error_responses(400, 422))
+async def list_suppliers(
+    request: Request, response: Response, session: SessionDep, viewer: CurrentUser,
+    security_assessment: SupplierAssessment | None = None, limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[SupplierOut]:  # fmt: skip
+    suppliers, last_id = await service.list_suppliers(
+        session, assessment=security_assessment, limit=limit, after_id=decode_id_cursor(cursor)
+    )
+    next_cursor = encode_id_cursor(last_id)
+    set_next_link(request, response, next_cursor)
+    return Page[SupplierOut](items=[supplier_out(s) for s in suppliers], next_cursor=next_cursor)
+
+
+@router.get("/{supplier_id}", summary="A supplier, with the requests and items depending on it",
+            responses=error_responses(404))  # fmt: skip
+async def get_supplier(
+    supplier_id: int, response: Response, session: SessionDep, viewer: CurrentUser
+) -> SupplierDetail:
+    supplier = await service.get_supplier(session, supplier_id=supplier_id)
+    request_ids, item_ids = await service.dependents(session, supplier_id=supplier.id)
+    set_etag(response, supplier.version)
+    return SupplierDetail(**supplier_out(supplier).model_dump(), request_ids=request_ids,
+                          item_ids=item_ids)  # fmt: skip
+
+
+@router.patch(
+    "/{supplier_id}",
+    summary="Edit a supplier (IT); its security assessment (security)",
+    responses=error_responses(403, 404, 409, 412, 422),
+)
+async def update_supplier(
+    supplier_id: int, body: SupplierUpdate, response: Response, session: SessionDep,
+    actor: CurrentUser, if_match: IfMatch = None,
+) -> SupplierOut:  # fmt: skip
+    supplier = await service.get_supplier(session, supplier_id=supplier_id)
+    check_if_match(if_match, supplier.version)
+    await service.update_supplier(session, supplier=supplier, data=body, actor=actor)
+    await session.commit()
+    set_etag(response, supplier.version)
+    return supplier_out(supplier)
