@@ -66,7 +66,7 @@ async def make_request(
     session: AsyncSession,
     *,
     requester: User,
-    status: RequestStatus = RequestStatus.DRAFT,
+    status: RequestStatus | str = RequestStatus.DRAFT,
     assessment: dict[str, object] | None = None,
     **fields: Any,
 ) -> MarketingRequest:
@@ -74,6 +74,7 @@ async def make_request(
 
     `assessment` defaults to a low-risk one, or a high-risk one for `security_review`.
     """
+    status = RequestStatus(status)
     data = RequestCreate.model_validate(
         {"title": "Black Friday landing pages", "business_value": 7, "time_criticality": 5} | fields
     )

@@ -122,7 +122,7 @@ async def agree(session: AsyncSession, *, plan: Plan, actor: User) -> Plan:
     """One owner's agreement to the current revision; both owners make the plan `agreed`."""
     if actor.id not in (plan.marketing_owner_id, plan.it_owner_id):
         raise Forbidden("Only the plan's two owners agree to it.")
-    if plan.status is not PlanStatus.DRAFT and actor.id in plan.agreed_by():
+    if plan.status is PlanStatus.AGREED and actor.id in plan.agreed_by():
         return plan  # agreeing again to what one already agreed to changes nothing
     if plan.status is not PlanStatus.DRAFT:
         raise InvalidPlanTransition(f"A plan in state {plan.status} cannot be agreed to.",

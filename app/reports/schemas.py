@@ -25,6 +25,7 @@ class RoadmapRequest(BaseModel):
     id: int
     key: str
     title: str
+    plan_id: int | None
     department: str | None
     status: RequestStatus
     target_date: date | None
@@ -40,10 +41,19 @@ class RoadmapQuarter(BaseModel):
     items: list[RoadmapItem]  # items with this target and no request
 
 
+class RoadmapPlan(BaseModel):
+    id: int
+    title: str
+    status: str
+    horizon: dict[str, str]
+    request_ids: list[int]
+
+
 class Roadmap(BaseModel):
     from_quarter: str
     to_quarter: str
     quarters: list[RoadmapQuarter]
+    plans: list[RoadmapPlan]  # the plans of the requests shown, to group them by plan
 
 
 class LeadTimeGroup(BaseModel):

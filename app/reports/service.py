@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.backlog.models import BacklogItem, ItemStatus
 from app.core.events import Event
 from app.core.money import Money
+from app.plans.models import Plan
 from app.reports.quarters import Quarter
 from app.reports.schemas import (
     BudgetLine,
@@ -22,6 +23,7 @@ from app.reports.schemas import (
     Progress,
     Roadmap,
     RoadmapItem,
+    RoadmapPlan,
     RoadmapQuarter,
     RoadmapRequest,
     SprintImpact,
@@ -41,7 +43,8 @@ def roadmap_request(request: MarketingRequest, items: list[BacklogItem]) -> Road
     counted = [i for i in items if i.status is not ItemStatus.CANCELLED]
     assessment = request.assessment
     return RoadmapRequest(
-        id=request.id, key=request.key, title=request.title, department=request.department,
+        id=request.id, key=request.key, title=request.title, plan_id=request.plan_id,
+        department=request.department,
         status=request.status, target_date=request.target_date,
         budget=Money.maybe(request.budget_minor, request.budget_currency),
         estimated_cost=Money.maybe(assessment.estimated_cost_minor,
@@ -83,11 +86,31 @@ async def roadmap(session: AsyncSession, *, first: Quarter, last: Quarter) -> Ro
             roadmap_request(request, items_of[request.id])
         )
     return Roadmap(
-        from_quarter=str(first), to_quarter=str(last),
+        from_quarter=str(first), to_quarter=str(last), plans=await _plans(session, requests),
         quarters=[RoadmapQuarter(quarter=str(q), requests=by_quarter[q],
                                  items=[_item(i) for i in loose_by_quarter[str(q)]])
                   for q in quarters],
     )  # fmt: skip
+
+
+async def _plans(session: AsyncSession, requests: list[MarketingRequest]) -> list[RoadmapPlan]:
+    by_plan: dict[int, list[int]] = defaultdict(list)
+    for request in requests:
+        if request.plan_id is not None:
+            by_plan[request.plan_id].append(request.id)
+    if not by_plan:
+        return []
+    plans = await session.scalars(select(Plan).where(Plan.id.in_(by_plan)).order_by(Plan.id))
+    return [
+        RoadmapPlan(
+            id=plan.id,
+            title=plan.title,
+            status=plan.status,
+            horizon={"from": plan.horizon_from, "to": plan.horizon_to},
+            request_ids=by_plan[plan.id],
+        )
+        for plan in plans
+    ]
 
 
 def nearest_rank(values: list[float], percentile: int) -> float | None:

@@ -44,9 +44,12 @@ def _authorize(actor: User, fields: set[str]) -> None:
         raise Forbidden(f"Role {actor.role} may not change suppliers.")
 
 
-async def _flush(session: AsyncSession, name: str) -> None:
+async def _flush(session: AsyncSession, supplier: Supplier) -> None:
+    """Flush in a savepoint: a name clash undoes (and expunges) only this supplier."""
+    name = supplier.name
     try:
         async with session.begin_nested():
+            session.add(supplier)
             await session.flush()
     except IntegrityError as exc:
         raise SupplierNameTaken(f"A supplier named {name!r} already exists.") from exc
@@ -57,8 +60,7 @@ async def create_supplier(session: AsyncSession, *, data: SupplierCreate, actor:
         raise Forbidden("IT and admins add suppliers; security assesses them afterwards.")
     _authorize(actor, set(data.model_dump(exclude_unset=True, exclude_defaults=True)))
     supplier = Supplier(**data.model_dump())
-    session.add(supplier)
-    await _flush(session, data.name)
+    await _flush(session, supplier)
     record_event(session, type="supplier.created", entity="supplier", entity_id=supplier.id,
                  actor_id=actor.id, data={"before": {}, "after": _snapshot(supplier)})  # fmt: skip
     return supplier
@@ -75,7 +77,7 @@ async def update_supplier(
         setattr(supplier, name, value)
     if "security_assessment" in changes:
         supplier.assessed_at = utcnow()
-    await _flush(session, supplier.name)
+    await _flush(session, supplier)
     if (change := diff(before, _snapshot(supplier)))["after"]:
         record_event(session, type="supplier.updated", entity="supplier", entity_id=supplier.id,
                      actor_id=actor.id, data=change)  # fmt: skip

@@ -46,9 +46,12 @@ async def _check_members(session: AsyncSession, user_ids: list[int]) -> list[int
     return unique
 
 
-async def _flush_unique(session: AsyncSession, name: str) -> None:
+async def _flush_unique(session: AsyncSession, team: Team) -> None:
+    """Flush in a savepoint: a name clash undoes (and expunges) only this team."""
+    name = team.name
     try:
         async with session.begin_nested():
+            session.add(team)
             await session.flush()
     except IntegrityError as exc:
         raise TeamNameTaken(f"A team named {name!r} already exists.") from exc
@@ -59,8 +62,7 @@ async def create_team(session: AsyncSession, *, data: TeamCreate, actor: User) -
     members = await _check_members(session, data.members)
     team = Team(**data.model_dump(exclude={"members"}))
     team.members = [TeamMember(user_id=user_id) for user_id in members]
-    session.add(team)
-    await _flush_unique(session, data.name)
+    await _flush_unique(session, team)
     record_event(session, type="team.created", entity="team", entity_id=team.id,
                  actor_id=actor.id, data={"before": {}, "after": _snapshot(team)})  # fmt: skip
     return team
@@ -76,7 +78,7 @@ async def update_team(session: AsyncSession, *, team: Team, data: TeamUpdate, ac
         team.members = [TeamMember(user_id=user_id) for user_id in members]
     for name, value in changes.items():
         setattr(team, name, value)
-    await _flush_unique(session, team.name)
+    await _flush_unique(session, team)
     if (change := diff(before, _snapshot(team)))["after"]:
         record_event(session, type="team.updated", entity="team", entity_id=team.id,
                      actor_id=actor.id, data=change)  # fmt: skip
