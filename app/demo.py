@@ -42,7 +42,7 @@ USERS: dict[str, UserCreate] = {
         name="Ingrid Mulder", role=Role.SECURITY, email="ingrid@example.com"
     ),
     ADMIN: UserCreate(name="Eva Smit", role=Role.ADMIN, email="eva@example.com"),
-}  # fmt: skip
+}
 DEPARTMENTS = {"sanne": "Brand", "daan": "E-commerce", "fatima": "CRM", "joost": "Customer Service"}
 
 
@@ -253,9 +253,12 @@ async def load_demo(session: AsyncSession, *, settings: Settings) -> str:
     today = datetime.now(UTC).date()
     requests = [await _file(session, spec, users=users, today=today) for spec in REQUESTS]
     await demo_delivery.load_delivery(
-        session, requests=requests, it=users[IT_LEAD], security=users[SECURITY_OFFICER],
+        session,
+        requests=requests,
+        it=users[IT_LEAD],
+        security=users[SECURITY_OFFICER],
         today=today,
-    )  # fmt: skip
+    )
     ttl = timedelta(days=settings.token_ttl_days)
     _, secret = await users_service.create_token(session, user=users[ADMIN], name="demo", ttl=ttl)
     return secret

@@ -72,9 +72,13 @@ async def _ready(session: AsyncSession, item: BacklogItem, *, it: User, security
 
 
 async def _items(
-    session: AsyncSession, requests: list[MarketingRequest], team: Team, *, it: User,
+    session: AsyncSession,
+    requests: list[MarketingRequest],
+    team: Team,
+    *,
+    it: User,
     security: User,
-) -> list[BacklogItem]:  # fmt: skip
+) -> list[BacklogItem]:
     items: list[BacklogItem] = []
     approved = [r for r in requests if r.status is RequestStatus.APPROVED]
     for request in approved[:-1]:  # one approved request stays waiting for conversion
@@ -82,12 +86,19 @@ async def _items(
             session, request_id=request.id, data=ConvertIn(), actor=it
         )
     for title, points, stability, security_impact, labels in STORIES:
-        data = ItemCreate.model_validate({
-            "title": title, "story_points": points, "stability_impact": stability,
-            "security_impact": security_impact, "labels": labels, "team_id": team.id,
-            "business_value": 3 + points % 7, "time_criticality": 2 + points % 5,
-            "risk_reduction": 1 + points % 3,
-        })  # fmt: skip
+        data = ItemCreate.model_validate(
+            {
+                "title": title,
+                "story_points": points,
+                "stability_impact": stability,
+                "security_impact": security_impact,
+                "labels": labels,
+                "team_id": team.id,
+                "business_value": 3 + points % 7,
+                "time_criticality": 2 + points % 5,
+                "risk_reduction": 1 + points % 3,
+            }
+        )
         items.append(await backlog_service.create_item(session, data=data, actor=it))
     for item in items:
         await _ready(session, item, it=it, security=security)
@@ -112,13 +123,24 @@ async def _set_status(
 
 
 async def _play_sprint(
-    session: AsyncSession, clock: Clock, sprint: Sprint, plan: list[BacklogItem],
-    done: list[BacklogItem], *, next_sprint: Sprint | None, it: User,
-) -> None:  # fmt: skip
+    session: AsyncSession,
+    clock: Clock,
+    sprint: Sprint,
+    plan: list[BacklogItem],
+    done: list[BacklogItem],
+    *,
+    next_sprint: Sprint | None,
+    it: User,
+) -> None:
     """Plan, start, finish some items day by day, close; each step dated in the past."""
     assert sprint.start_date is not None
-    await planning.add_items(session, sprint=sprint, item_ids=[i.id for i in plan],
-                             override_reason="Demo: release weekend", actor=it)  # fmt: skip
+    await planning.add_items(
+        session,
+        sprint=sprint,
+        item_ids=[i.id for i in plan],
+        override_reason="Demo: release weekend",
+        actor=it,
+    )
     await clock.at(sprint.start_date - timedelta(days=3))
     await lifecycle.start(session, sprint=sprint, actor=it)
     await clock.at(sprint.start_date, hour=8)
@@ -127,29 +149,49 @@ async def _play_sprint(
         await _set_status(session, item, ItemStatus.DONE, it)
         await clock.at(sprint.start_date + timedelta(days=day), hour=15)
     if next_sprint is not None:
-        await lifecycle.close(session, sprint=sprint, carry_over="next",
-                              next_sprint_id=next_sprint.id, actor=it)  # fmt: skip
+        await lifecycle.close(
+            session, sprint=sprint, carry_over="next", next_sprint_id=next_sprint.id, actor=it
+        )
         await clock.at(sprint.start_date + timedelta(days=13), hour=16)
 
 
 async def load_delivery(
-    session: AsyncSession, *, requests: list[MarketingRequest], it: User, security: User,
+    session: AsyncSession,
+    *,
+    requests: list[MarketingRequest],
+    it: User,
+    security: User,
     today: date,
-) -> None:  # fmt: skip
-    webshop = await teams_service.create_team(session, data=TeamCreate(
-        name="Webshop", default_capacity_points=21, stability_budget=1,
-        timezone="Europe/Amsterdam", members=[it.id],
-    ), actor=it)  # fmt: skip
-    await teams_service.create_team(session, data=TeamCreate(
-        name="CRM & Data", default_capacity_points=13, stability_budget=1,
-        timezone="Europe/Amsterdam",
-    ), actor=it)  # fmt: skip
+) -> None:
+    webshop = await teams_service.create_team(
+        session,
+        data=TeamCreate(
+            name="Webshop",
+            default_capacity_points=21,
+            stability_budget=1,
+            timezone="Europe/Amsterdam",
+            members=[it.id],
+        ),
+        actor=it,
+    )
+    await teams_service.create_team(
+        session,
+        data=TeamCreate(
+            name="CRM & Data",
+            default_capacity_points=13,
+            stability_budget=1,
+            timezone="Europe/Amsterdam",
+        ),
+        actor=it,
+    )
     items = await _items(session, requests, webshop, it=it, security=security)
     clock = Clock(session)
     await clock.mark()
     monday = today - timedelta(days=today.weekday())
-    sprints = [await _sprint(session, webshop, f"Sprint {n}", monday + timedelta(days=14 * k),
-                             it=it) for n, k in ((1, -4), (2, -2), (3, 0), (4, 2))]  # fmt: skip
+    sprints = [
+        await _sprint(session, webshop, f"Sprint {n}", monday + timedelta(days=14 * k), it=it)
+        for n, k in ((1, -4), (2, -2), (3, 0), (4, 2))
+    ]
     await clock.at(monday - timedelta(days=60))
     first, second, current, _next = sprints
     # items[0] and [1] came from requests: the first gets delivered, the second is in delivery.
@@ -157,8 +199,10 @@ async def load_delivery(
     def pick(*indexes: int) -> list[BacklogItem]:
         return [items[i] for i in indexes]
 
-    await _play_sprint(session, clock, first, pick(0, 1, 2, 3), pick(0, 2),
-                       next_sprint=second, it=it)  # fmt: skip
-    await _play_sprint(session, clock, second, pick(4, 5), pick(3, 4, 5),
-                       next_sprint=current, it=it)  # fmt: skip
+    await _play_sprint(
+        session, clock, first, pick(0, 1, 2, 3), pick(0, 2), next_sprint=second, it=it
+    )
+    await _play_sprint(
+        session, clock, second, pick(4, 5), pick(3, 4, 5), next_sprint=current, it=it
+    )
     await _play_sprint(session, clock, current, pick(6, 7), pick(6), next_sprint=None, it=it)

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import health
@@ -13,6 +13,7 @@ from app.comments.router import router as comments_router
 from app.core.config import Settings
 from app.core.db import Sessionmakers, make_engine
 from app.core.errors import error_responses, install_error_handlers
+from app.core.guards import reject_nul_query
 from app.core.logging import configure_logging
 from app.core.middleware import RequestIdMiddleware
 from app.core.migrations import script_revisions
@@ -50,15 +51,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=API_DESCRIPTION,
         lifespan=lifespan,
         responses=error_responses(500),
+        dependencies=[Depends(reject_nul_query)],
     )
     app.state.settings = settings
     app.state.migration_head, app.state.known_revisions = script_revisions()
     install_error_handlers(app)
     app.include_router(health.router)
     routers = (
-        users_router, requests_router, backlog_router, teams_router, sprints_router,
-        plans_router, suppliers_router, comments_router, events_router, reports_router,
-    )  # fmt: skip
+        users_router,
+        requests_router,
+        backlog_router,
+        teams_router,
+        sprints_router,
+        plans_router,
+        suppliers_router,
+        comments_router,
+        events_router,
+        reports_router,
+    )
     for router in routers:
         app.include_router(router)
     if settings.cors_origins:

@@ -140,9 +140,14 @@ async def make_team(session: AsyncSession, **fields: Any) -> Team:
 async def make_sprint(session: AsyncSession, *, team: Team, **fields: Any) -> Sprint:
     actor, _ = await make_user(session, role=Role.IT)
     data = SprintCreate.model_validate(
-        {"team_id": team.id, "name": f"Sprint {next(_names)}", "start_date": "2026-12-01",
-         "end_date": "2026-12-14"} | fields
-    )  # fmt: skip
+        {
+            "team_id": team.id,
+            "name": f"Sprint {next(_names)}",
+            "start_date": "2026-12-01",
+            "end_date": "2026-12-14",
+        }
+        | fields
+    )
     return await sprints_service.create_sprint(session, data=data, actor=actor)
 
 
@@ -164,8 +169,9 @@ async def make_ready_item(
 async def make_supplier(session: AsyncSession, **fields: Any) -> Supplier:
     """A supplier added by IT; `security_assessment`/`valid_until` are then set as security."""
     it, _ = await make_user(session, role=Role.IT)
-    security_fields = {k: fields.pop(k) for k in ("security_assessment", "valid_until")
-                       if k in fields}  # fmt: skip
+    security_fields = {
+        k: fields.pop(k) for k in ("security_assessment", "valid_until") if k in fields
+    }
     data = SupplierCreate.model_validate({"name": f"supplier-{next(_names)}"} | fields)
     supplier = await suppliers_service.create_supplier(session, data=data, actor=it)
     if security_fields:

@@ -13,9 +13,16 @@ from app.demo import is_loaded, load_demo
 from tests.builders import bearer
 
 REACHABLE_STATES = {
-    "draft", "submitted", "in_assessment", "security_review", "approved", "rejected", "withdrawn",
-    "in_delivery", "delivered",
-}  # fmt: skip
+    "draft",
+    "submitted",
+    "in_assessment",
+    "security_review",
+    "approved",
+    "rejected",
+    "withdrawn",
+    "in_delivery",
+    "delivered",
+}
 
 
 async def test_demo_covers_every_reachable_state(

@@ -76,18 +76,32 @@ async def _rebalance_around(
     base = select(BacklogItem.id, BacklogItem.rank).where(BacklogItem.backlog == backlog)
     if moving is not None:
         base = base.where(BacklogItem.id != moving)
-    below = [] if low is None else list(
-        (await session.execute(
-            base.where(BacklogItem.rank <= low).order_by(BacklogItem.rank.desc())
-            .limit(REBALANCE_WINDOW + 1)
-        )).all()
-    )[::-1]  # fmt: skip
-    above = [] if high is None else list(
-        (await session.execute(
-            base.where(BacklogItem.rank >= high).order_by(BacklogItem.rank.asc())
-            .limit(REBALANCE_WINDOW + 1)
-        )).all()
-    )  # fmt: skip
+    below = (
+        []
+        if low is None
+        else list(
+            (
+                await session.execute(
+                    base.where(BacklogItem.rank <= low)
+                    .order_by(BacklogItem.rank.desc())
+                    .limit(REBALANCE_WINDOW + 1)
+                )
+            ).all()
+        )[::-1]
+    )
+    above = (
+        []
+        if high is None
+        else list(
+            (
+                await session.execute(
+                    base.where(BacklogItem.rank >= high)
+                    .order_by(BacklogItem.rank.asc())
+                    .limit(REBALANCE_WINDOW + 1)
+                )
+            ).all()
+        )
+    )
     # The outermost rows stay put and bound the window (unless the window reaches an end).
     lower_bound = below.pop(0).rank if len(below) > REBALANCE_WINDOW else None
     upper_bound = above.pop().rank if len(above) > REBALANCE_WINDOW else None

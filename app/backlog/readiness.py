@@ -80,9 +80,10 @@ def missing_for_ready(item: BacklogItem) -> list[str]:
 def check_status_change(item: BacklogItem, target: ItemStatus) -> None:
     """Any move is allowed, but `ready` (and leaving `new` for work) needs the DoR."""
     needs_ready = target is ItemStatus.READY or (
-        item.status is ItemStatus.NEW and target is not ItemStatus.CANCELLED
+        item.status is ItemStatus.NEW
+        and target is not ItemStatus.CANCELLED
         and target is not ItemStatus.NEW
-    )  # fmt: skip
+    )
     if needs_ready and (missing := missing_for_ready(item)):
         raise NotReady(
             f"Not ready: missing {', '.join(missing)}.",
@@ -105,6 +106,9 @@ async def clear_security(
         entity="item",
         entity_id=item.id,
         actor_id=actor.id,
-        data={"before": {"security_cleared": before}, "after": {"security_cleared": True},
-              "notes": notes},
-    )  # fmt: skip
+        data={
+            "before": {"security_cleared": before},
+            "after": {"security_cleared": True},
+            "notes": notes,
+        },
+    )

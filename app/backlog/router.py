@@ -1,4 +1,3 @@
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -21,7 +20,7 @@ from app.core.errors import error_responses
 from app.core.etag import IfMatch, check_if_match, etag, set_etag
 from app.core.idempotency import IdempotencyKey, fingerprint, run_once
 from app.core.pagination import Cursor, Limit, set_next_link
-from app.core.schemas import Page
+from app.core.schemas import Page, PathId, QueryId, UtcDateTime
 from app.requests.models import Impact
 from app.users.auth import CurrentUser
 from app.users.models import Role
@@ -30,7 +29,7 @@ from app.users.service import ensure_role
 router = APIRouter(prefix="/api/v1", tags=["backlog"], responses=error_responses(401))
 _WRITE_ERRORS = error_responses(403, 404, 409, 412, 422)
 SprintFilter = Annotated[
-    str | None, Query(pattern=r"^(none|\d{1,18})$", description="a sprint id, or `none`")
+    str | None, Query(pattern=r"^(none|[0-9]{1,9})$", description="a sprint id, or `none`")
 ]
 ItemSort = Annotated[
     str, Query(max_length=32, description="rank|wsjf|created_at|updated_at; -field descends")
@@ -45,9 +44,11 @@ ItemSort = Annotated[
     responses=error_responses(403, 422),
 )
 async def create_item(
-    body: ItemCreate, session: SessionDep, actor: CurrentUser,
+    body: ItemCreate,
+    session: SessionDep,
+    actor: CurrentUser,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:  # fmt: skip
+) -> JSONResponse:
     ensure_role(actor, Role.IT, Role.ADMIN)
 
     async def create() -> tuple[ItemOut, dict[str, str]]:
@@ -56,9 +57,12 @@ async def create_item(
         return item_out(item, {item.id: 0} if item.type is ItemType.EPIC else {}), headers
 
     return await run_once(
-        session, user_id=actor.id, key=idempotency_key, print_=fingerprint("POST /items", body),
+        session,
+        user_id=actor.id,
+        key=idempotency_key,
+        print_=fingerprint("POST /items", body),
         create=create,
-    )  # fmt: skip
+    )
 
 
 @router.get("/items", summary="List and search backlog items", responses=error_responses(400, 422))
@@ -69,27 +73,33 @@ async def list_items(
     viewer: CurrentUser,
     status: Annotated[list[ItemStatus] | None, Query(description="repeatable")] = None,
     type: ItemType | None = None,
-    team_id: int | None = None,
+    team_id: QueryId = None,
     sprint_id: SprintFilter = None,
-    request_id: int | None = None,
+    request_id: QueryId = None,
     label: Annotated[str | None, Query(max_length=50)] = None,
-    assignee_id: int | None = None,
+    assignee_id: QueryId = None,
     min_stability_impact: Impact | None = None,
     min_security_impact: Impact | None = None,
     q: Annotated[str | None, Query(max_length=200, description="title, description or key")] = None,
-    updated_since: datetime | None = None,
+    updated_since: UtcDateTime | None = None,
     sort: ItemSort = "rank",
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> Page[ItemOut]:  # fmt: skip
+) -> Page[ItemOut]:
     filters: dict[str, Any] = {
-        "status": status or [], "type": type, "team_id": team_id,
+        "status": status or [],
+        "type": type,
+        "team_id": team_id,
         "backlog_only": sprint_id == "none",
         "sprint_id": int(sprint_id) if sprint_id and sprint_id != "none" else None,
-        "request_id": request_id, "label": label, "assignee_id": assignee_id,
-        "min_stability_impact": min_stability_impact, "min_security_impact": min_security_impact,
-        "q": q, "updated_since": updated_since,
-    }  # fmt: skip
+        "request_id": request_id,
+        "label": label,
+        "assignee_id": assignee_id,
+        "min_stability_impact": min_stability_impact,
+        "min_security_impact": min_security_impact,
+        "q": q,
+        "updated_since": updated_since,
+    }
     items, next_cursor = await service.list_items(
         session, filters=filters, sort=sort, limit=limit, cursor=cursor
     )
@@ -99,14 +109,14 @@ async def list_items(
 
 @router.get("/items/{item_id}", summary="One backlog item", responses=error_responses(404))
 async def get_item(
-    item_id: int, response: Response, session: SessionDep, viewer: CurrentUser
+    item_id: PathId, response: Response, session: SessionDep, viewer: CurrentUser
 ) -> ItemOut:
     item = await service.get_item(session, item_id=item_id)
     set_etag(response, item.version)
     return (await items_out(session, [item]))[0]
 
 
-async def _committed(session: SessionDep, item_id: int, response: Response) -> ItemOut:
+async def _committed(session: SessionDep, item_id: PathId, response: Response) -> ItemOut:
     await session.commit()
     item = await service.get_item(session, item_id=item_id)
     set_etag(response, item.version)
@@ -119,9 +129,13 @@ async def _committed(session: SessionDep, item_id: int, response: Response) -> I
     responses=_WRITE_ERRORS,
 )
 async def update_item(
-    item_id: int, body: ItemUpdate, response: Response, session: SessionDep,
-    actor: CurrentUser, if_match: IfMatch = None,
-) -> ItemOut:  # fmt: skip
+    item_id: PathId,
+    body: ItemUpdate,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentUser,
+    if_match: IfMatch = None,
+) -> ItemOut:
     item = await service.get_item(session, item_id=item_id)
     check_if_match(if_match, item.version)
     await service.update_item(session, item=item, data=body, actor=actor)
@@ -134,15 +148,23 @@ async def update_item(
     responses=_WRITE_ERRORS,
 )
 async def move_item(
-    item_id: int, body: MoveIn, response: Response, session: SessionDep,
-    actor: CurrentUser, if_match: IfMatch = None,
-) -> ItemOut:  # fmt: skip
+    item_id: PathId,
+    body: MoveIn,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentUser,
+    if_match: IfMatch = None,
+) -> ItemOut:
     item = await service.get_item(session, item_id=item_id)
     check_if_match(if_match, item.version)
     await service.move_item(
-        session, item=item, before_id=body.before_id, after_id=body.after_id,
-        position=body.position, actor=actor,
-    )  # fmt: skip
+        session,
+        item=item,
+        before_id=body.before_id,
+        after_id=body.after_id,
+        position=body.position,
+        actor=actor,
+    )
     return await _committed(session, item_id, response)
 
 
@@ -152,9 +174,13 @@ async def move_item(
     responses=_WRITE_ERRORS,
 )
 async def clear_item(
-    item_id: int, response: Response, session: SessionDep, actor: CurrentUser,
-    body: ClearanceIn | None = None, if_match: IfMatch = None,
-) -> ItemOut:  # fmt: skip
+    item_id: PathId,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentUser,
+    body: ClearanceIn | None = None,
+    if_match: IfMatch = None,
+) -> ItemOut:
     item = await service.get_item(session, item_id=item_id)
     check_if_match(if_match, item.version)
     notes = body.notes if body else None
@@ -169,7 +195,7 @@ async def clear_item(
     responses=_WRITE_ERRORS,
 )
 async def delete_item(
-    item_id: int, session: SessionDep, actor: CurrentUser, if_match: IfMatch = None
+    item_id: PathId, session: SessionDep, actor: CurrentUser, if_match: IfMatch = None
 ) -> Response:
     item = await service.get_item(session, item_id=item_id)
     check_if_match(if_match, item.version)
@@ -186,7 +212,7 @@ async def delete_item(
     responses=_WRITE_ERRORS,
 )
 async def convert_request(
-    request_id: int, session: SessionDep, actor: CurrentUser, body: ConvertIn | None = None
+    request_id: PathId, session: SessionDep, actor: CurrentUser, body: ConvertIn | None = None
 ) -> ConvertOut:
     items = await conversion.convert_request(
         session, request_id=request_id, data=body or ConvertIn(), actor=actor

@@ -12,7 +12,7 @@ from pydantic import (
 
 from app.backlog.models import STORY_POINTS, ItemStatus, ItemType
 from app.core.errors import FieldForbidden
-from app.core.schemas import InputModel, OutputModel
+from app.core.schemas import Id, InputModel, OutputModel
 from app.requests.models import DataClassification, Impact
 
 Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -28,18 +28,31 @@ def _fibonacci(points: int) -> int:
 
 
 Points = Annotated[int, AfterValidator(_fibonacci)]
-Quarter = Annotated[str, StringConstraints(pattern=r"^\d{4}-Q[1-4]$")]
+Quarter = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-Q[1-4]$")]
 
 READ_ONLY_FIELDS = frozenset(
     {
-        "id", "key", "rank", "sprint_id", "security_cleared", "wsjf", "links", "request_id",
-        "rollup_points", "created_at", "updated_at", "version",
+        "id",
+        "key",
+        "rank",
+        "sprint_id",
+        "security_cleared",
+        "wsjf",
+        "links",
+        "request_id",
+        "rollup_points",
+        "created_at",
+        "updated_at",
+        "version",
     }
-)  # fmt: skip
+)
 IMPACT_FIELDS = (
-    "stability_impact", "security_impact", "data_classification", "personal_data",
+    "stability_impact",
+    "security_impact",
+    "data_classification",
+    "personal_data",
     "external_exposure",
-)  # fmt: skip
+)
 
 
 class _ItemFields(InputModel):
@@ -80,9 +93,9 @@ class ItemCreate(_ItemFields):
     data_classification: DataClassification | None = None
     personal_data: bool = False
     external_exposure: bool = False
-    parent_id: int | None = None
-    team_id: int | None = None
-    assignee_id: int | None = None
+    parent_id: Id | None = None
+    team_id: Id | None = None
+    assignee_id: Id | None = None
     labels: Annotated[list[Label], Field(max_length=30)] = Field(default_factory=list)
     target: Quarter | None = None
 
@@ -102,24 +115,31 @@ class ItemUpdate(_ItemFields):
     data_classification: DataClassification | None = None
     personal_data: bool | None = None
     external_exposure: bool | None = None
-    parent_id: int | None = None
-    team_id: int | None = None
-    assignee_id: int | None = None
+    parent_id: Id | None = None
+    team_id: Id | None = None
+    assignee_id: Id | None = None
     labels: Annotated[list[Label], Field(max_length=30)] | None = None
     target: Quarter | None = None
 
 
 NOT_NULL_ON_UPDATE = frozenset(
-    {"type", "title", "status", "personal_data", "external_exposure", "acceptance_criteria",
-     "labels"}
-)  # fmt: skip
+    {
+        "type",
+        "title",
+        "status",
+        "personal_data",
+        "external_exposure",
+        "acceptance_criteria",
+        "labels",
+    }
+)
 
 
 class MoveIn(InputModel):
     """Exactly one of: before_id, after_id, position."""
 
-    before_id: int | None = None
-    after_id: int | None = None
+    before_id: Id | None = None
+    after_id: Id | None = None
     position: Literal["top", "bottom"] | None = None
 
     @model_validator(mode="after")
@@ -138,7 +158,7 @@ class ConvertItem(InputModel):
         default_factory=list
     )
     story_points: Points | None = None
-    team_id: int | None = None
+    team_id: Id | None = None
     labels: Annotated[list[Label], Field(max_length=30)] = Field(default_factory=list)
     target: Quarter | None = None
 

@@ -13,18 +13,36 @@ from app.backlog.schemas import NOT_NULL_ON_UPDATE, ItemCreate, ItemUpdate
 from app.core.errors import Conflict, NotFound, UnprocessableEntity
 from app.core.events import diff, record_event
 from app.core.pagination import Keyset, keyset_page
-from app.core.schemas import reject_nulls
+from app.core.schemas import contains_pattern, reject_nulls
 from app.requests.models import IMPACT_ORDER, Impact
 from app.teams.models import Team
 from app.users.models import Role, User
 from app.users.service import ensure_role
 
 SNAPSHOT_FIELDS = (
-    "type", "title", "description", "acceptance_criteria", "status", "story_points",
-    "business_value", "time_criticality", "risk_reduction", "stability_impact", "security_impact",
-    "data_classification", "personal_data", "external_exposure", "security_cleared", "parent_id",
-    "team_id", "sprint_id", "assignee_id", "labels", "target", "request_id",
-)  # fmt: skip
+    "type",
+    "title",
+    "description",
+    "acceptance_criteria",
+    "status",
+    "story_points",
+    "business_value",
+    "time_criticality",
+    "risk_reduction",
+    "stability_impact",
+    "security_impact",
+    "data_classification",
+    "personal_data",
+    "external_exposure",
+    "security_cleared",
+    "parent_id",
+    "team_id",
+    "sprint_id",
+    "assignee_id",
+    "labels",
+    "target",
+    "request_id",
+)
 SORTS = {
     "rank": BacklogItem.rank,
     "wsjf": BacklogItem.wsjf,
@@ -146,10 +164,13 @@ async def move_item(
     old_rank = item.rank
     for attempt in range(RANK_RETRIES):
         item.rank = await ranking.rank_at(
-            session, backlog=item.backlog, position=position, moving=item.id,
+            session,
+            backlog=item.backlog,
+            position=position,
+            moving=item.id,
             before=anchor if before_id is not None else None,
             after=anchor if after_id is not None else None,
-        )  # fmt: skip
+        )
         try:
             async with session.begin_nested():
                 await session.flush()
@@ -159,8 +180,13 @@ async def move_item(
                 raise
             if anchor is not None:
                 await session.refresh(anchor)
-    _record(session, "item.moved", item, actor, {"before": {"rank": old_rank},
-                                                 "after": {"rank": item.rank}})  # fmt: skip
+    _record(
+        session,
+        "item.moved",
+        item,
+        actor,
+        {"before": {"rank": old_rank}, "after": {"rank": item.rank}},
+    )
     return item
 
 
@@ -242,13 +268,13 @@ def _has_label(label: str, dialect: str) -> ColumnElement[bool]:
 
 
 def _matches(q: str) -> ColumnElement[bool]:
-    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    pattern = contains_pattern(q)
     conditions: list[ColumnElement[bool]] = [
         BacklogItem.title.ilike(pattern, escape="\\"),
         BacklogItem.description.ilike(pattern, escape="\\"),
     ]
     key = q.strip().upper().removeprefix("BB-")
-    if key.isdigit():
+    if key.isascii() and key.isdigit() and len(key) <= 9:
         conditions.append(BacklogItem.id == int(key))
     return or_(*conditions)
 

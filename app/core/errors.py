@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -191,6 +191,19 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    """A value the database cannot hold (out of range, bad encoding) that slipped past checks."""
+    logger.warning("data error", extra={"error": str(getattr(exc, "orig", exc))[:500]})
+    return problem_response(
+        status=422,
+        slug="validation-error",
+        title="Validation error",
+        detail="A value in the request is out of range for this service.",
+        request=request,
+        errors=[],
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     request_id = current_request_id()
     logger.exception("unhandled error", extra={"request_id": request_id})
@@ -210,6 +223,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StaleDataError, _concurrent_update)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

@@ -89,8 +89,9 @@ async def run_once(
     status_code: int = 201,
 ) -> JSONResponse:
     """Run `create` and commit, unless this key already did: then replay its response."""
-    if key is not None and (replay := await _replay(session, user_id=user_id, key=key,
-                                                    print_=print_)):  # fmt: skip
+    if key is not None and (
+        replay := await _replay(session, user_id=user_id, key=key, print_=print_)
+    ):
         return replay
     out, headers = await create()
     body = out.model_dump(mode="json")
@@ -104,17 +105,22 @@ async def run_once(
         )
         session.add(
             StoredResponse(
-                user_id=user_id, key=key, fingerprint=print_, status_code=status_code,
-                body=body, headers=headers,
+                user_id=user_id,
+                key=key,
+                fingerprint=print_,
+                status_code=status_code,
+                body=body,
+                headers=headers,
             )
-        )  # fmt: skip
+        )
     try:
         await session.commit()
     except IntegrityError:
         # A concurrent retry with this key committed first: ours never happened; replay theirs.
         await session.rollback()
-        if key is not None and (replay := await _replay(session, user_id=user_id, key=key,
-                                                        print_=print_)):  # fmt: skip
+        if key is not None and (
+            replay := await _replay(session, user_id=user_id, key=key, print_=print_)
+        ):
             return replay
         raise
     return JSONResponse(body, status_code=status_code, headers=headers)

@@ -24,7 +24,8 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     **dict.fromkeys(_EXPONENT_3.split(), 3),
     **dict.fromkeys(_EXPONENT_4.split(), 4),
 }
-MAX_AMOUNT = Decimal("1e15")
+# Up to a trillion: with 4 decimals still far inside a 64-bit integer of minor units.
+MAX_AMOUNT = Decimal("1e12")
 
 
 class Money(BaseModel):
@@ -33,7 +34,7 @@ class Money(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: Annotated[
-        str, Field(pattern=r"^\d{1,16}(\.\d{1,4})?$", examples=["12500.00"], max_length=21)
+        str, Field(pattern=r"^[0-9]{1,13}(\.[0-9]{1,4})?$", examples=["12500.00"], max_length=18)
     ]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
 
@@ -68,12 +69,17 @@ class Money(BaseModel):
 
     @classmethod
     def from_minor_units(cls, minor: int, currency: str) -> "Money":
-        exponent = CURRENCY_EXPONENTS.get(currency, 2)
-        amount = Decimal(minor).scaleb(-exponent)
-        return cls(amount=f"{amount:.{exponent}f}", currency=currency)
+        # Built without validation: stored amounts and totals may exceed what one input may.
+        return cls.model_construct(amount=format_minor_units(minor, currency), currency=currency)
 
     @classmethod
     def maybe(cls, minor: int | None, currency: str | None) -> "Money | None":
         if minor is None or currency is None:
             return None
         return cls.from_minor_units(minor, currency)
+
+
+def format_minor_units(minor: int, currency: str) -> str:
+    """`125050, "EUR"` -> `"1250.50"`: exact, whatever the size of a total."""
+    exponent = CURRENCY_EXPONENTS.get(currency, 2)
+    return f"{Decimal(minor).scaleb(-exponent):.{exponent}f}"

@@ -3,10 +3,11 @@
 import base64
 import binascii
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeGuard, TypeVar
 
 from fastapi import Query, Request, Response
 from sqlalchemy import ColumnElement, Select, and_, tuple_
@@ -60,9 +61,15 @@ def decode_id_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
     last_id = decode_cursor(cursor).get("id")
-    if not isinstance(last_id, int) or isinstance(last_id, bool):
+    if not is_db_int(last_id):
         raise InvalidCursor("The cursor is not one this service issued.")
-    return last_id
+    return int(last_id)
+
+
+def is_db_int(value: object, *, bits: int = 32) -> TypeGuard[int]:
+    """An integer the database can compare with (not a bool, within the column's range)."""
+    limit = 2 ** (bits - 1)
+    return isinstance(value, int) and not isinstance(value, bool) and -limit <= value < limit
 
 
 def page_of(rows: Sequence[T], limit: int) -> tuple[list[T], T | None]:
@@ -128,7 +135,7 @@ class Keyset:
     def decode(self, cursor: str) -> tuple[Any, int]:
         position = decode_cursor(cursor)
         last_id, raw = position.get("i"), position.get("v")
-        if position.get("s") != self.name or not isinstance(last_id, int):
+        if position.get("s") != self.name or not is_db_int(last_id):
             raise InvalidCursor("The cursor belongs to another sort order or is damaged.")
         if raw is None:
             return None, last_id
@@ -156,6 +163,10 @@ def _typed(python_type: type, raw: Any) -> Any:
         return date.fromisoformat(raw)
     if not isinstance(raw, python_type) or isinstance(raw, bool):
         raise TypeError(f"expected {python_type.__name__}")
+    if isinstance(raw, int) and not is_db_int(raw):
+        raise ValueError("out of range")
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise ValueError("not a finite number")
     return raw
 
 
@@ -175,13 +186,17 @@ async def keyset_page(
         run = query.where(keyset.column.is_not(None)) if keyset.nullable else query
         if last_id is not None:
             run = run.where(keyset.beyond(value, last_id))
-        rows += (await session.scalars(run.order_by(*keyset.order_by(keyset.column))
-                                       .limit(limit + 1))).all()  # fmt: skip
+        rows += (
+            await session.scalars(run.order_by(*keyset.order_by(keyset.column)).limit(limit + 1))
+        ).all()
     if keyset.nullable and len(rows) <= limit:  # then the nulls, by id
         run = query.where(keyset.column.is_(None))
         if last_id is not None and not values_left:
             run = run.where(keyset.beyond(None, last_id))
-        rows += (await session.scalars(run.order_by(*keyset.order_by(keyset.tie_breaker))
-                                       .limit(limit + 1 - len(rows)))).all()  # fmt: skip
+        rows += (
+            await session.scalars(
+                run.order_by(*keyset.order_by(keyset.tie_breaker)).limit(limit + 1 - len(rows))
+            )
+        ).all()
     page, last = page_of(rows, limit)
     return page, keyset.encode(last) if last is not None else None

@@ -1,19 +1,45 @@
 """Base classes for request bodies (strict) and responses (read from ORM objects)."""
 
 from collections.abc import Iterable
-from typing import Any, Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from fastapi import Path, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from app.core.errors import UnprocessableEntity
 
 T = TypeVar("T")
 
+# Ids are 32-bit integers in PostgreSQL: anything larger can name nothing, so it is a 422
+# at the edge rather than an overflow deep in the driver.
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
 
 class InputModel(BaseModel):
-    """Request bodies: unknown fields are a 422, never silently dropped."""
+    """Request bodies: unknown fields are a 422, never silently dropped; no NUL characters."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("text may not contain NUL (\\u0000) characters")
+        return data
 
 
 class OutputModel(BaseModel):
@@ -32,3 +58,19 @@ def reject_nulls(changes: dict[str, Any], fields: Iterable[str]) -> None:
             f"{', '.join(nulls)} cannot be null.",
             errors=[{"loc": ["body", name], "msg": "may not be null"} for name in nulls],
         )
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (escape `\\`) matching `text` anywhere; wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _as_utc(moment: datetime) -> datetime:
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("the moment is out of range") from exc
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]  # naive means UTC

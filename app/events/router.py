@@ -12,7 +12,7 @@ from app.core.pagination import (
     encode_id_cursor,
     set_next_link,
 )
-from app.core.schemas import Page
+from app.core.schemas import Page, PathId
 from app.events import service
 from app.events.schemas import EventOut, FeedPage
 from app.requests import service as requests_service
@@ -39,13 +39,22 @@ async def events_feed(
 
 
 async def _history(
-    session: SessionDep, request: Request, response: Response, viewer: CurrentUser,
-    entity: str, entity_id: int, limit: int, cursor: str | None,
-) -> Page[EventOut]:  # fmt: skip
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    viewer: CurrentUser,
+    entity: str,
+    entity_id: PathId,
+    limit: int,
+    cursor: str | None,
+) -> Page[EventOut]:
     events, last_id = await service.history(
-        session, entity=entity, entity_id=entity_id, limit=limit,
+        session,
+        entity=entity,
+        entity_id=entity_id,
+        limit=limit,
         after_id=decode_id_cursor(cursor),
-    )  # fmt: skip
+    )
     next_cursor = encode_id_cursor(last_id)
     set_next_link(request, response, next_cursor)
     return Page[EventOut](
@@ -60,12 +69,16 @@ async def _history(
     responses=error_responses(400, 404, 422),
 )
 async def request_history(
-    request_id: int, request: Request, response: Response, session: SessionDep,
-    viewer: CurrentUser, limit: Limit = 50, cursor: Cursor = None,
-) -> Page[EventOut]:  # fmt: skip
+    request_id: PathId,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    viewer: CurrentUser,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[EventOut]:
     await requests_service.get_request(session, request_id=request_id)
-    return await _history(session, request, response, viewer, "request", request_id, limit,
-                          cursor)  # fmt: skip
+    return await _history(session, request, response, viewer, "request", request_id, limit, cursor)
 
 
 @router.get(
@@ -75,8 +88,13 @@ async def request_history(
     responses=error_responses(400, 404, 422),
 )
 async def item_history(
-    item_id: int, request: Request, response: Response, session: SessionDep,
-    viewer: CurrentUser, limit: Limit = 50, cursor: Cursor = None,
-) -> Page[EventOut]:  # fmt: skip
+    item_id: PathId,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    viewer: CurrentUser,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[EventOut]:
     await backlog_service.get_item(session, item_id=item_id)
     return await _history(session, request, response, viewer, "item", item_id, limit, cursor)

@@ -6,7 +6,7 @@ from sqlalchemy import ColumnClause, Select, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.events import Event
-from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor, page_of
+from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor, is_db_int, page_of
 from app.events.schemas import EventOut
 from app.users.models import Role, User
 
@@ -46,8 +46,9 @@ async def history(
     query = select(Event).where(Event.entity == entity, Event.entity_id == entity_id)
     if after_id is not None:
         query = query.where(Event.id > after_id)
-    rows, last = page_of((await session.scalars(query.order_by(Event.id).limit(limit + 1))).all(),
-                         limit)  # fmt: skip
+    rows, last = page_of(
+        (await session.scalars(query.order_by(Event.id).limit(limit + 1))).all(), limit
+    )
     return rows, last.id if last else None
 
 
@@ -75,6 +76,6 @@ def _feed_position(cursor: str | None) -> tuple[int, int]:
         return 0, 0
     position = decode_cursor(cursor)
     txid, last_id = position.get("t"), position.get("i")
-    if not isinstance(txid, int) or not isinstance(last_id, int):
+    if not is_db_int(txid, bits=64) or not is_db_int(last_id, bits=64):
         raise InvalidCursor("The cursor is not one this service issued.")
     return txid, last_id

@@ -31,16 +31,21 @@ def _money(plan: Plan, requests: list[MarketingRequest]) -> PlanMoney:
     same_currency = sum(v for (_, cur), v in totals.items() if cur == plan.budget_currency)
     return PlanMoney(
         budget=budget,
-        estimated_in_budget_currency=Money.from_minor_units(same_currency,
-                                                           plan.budget_currency).amount
-        if plan.budget_currency else None,
+        estimated_in_budget_currency=Money.from_minor_units(
+            same_currency, plan.budget_currency
+        ).amount
+        if plan.budget_currency
+        else None,
         by_sourcing=[
-            SourcingCost(sourcing=sourcing, currency=currency,
-                         estimated=Money.from_minor_units(total, currency).amount)
+            SourcingCost(
+                sourcing=sourcing,
+                currency=currency,
+                estimated=Money.from_minor_units(total, currency).amount,
+            )
             for (sourcing, currency), total in sorted(totals.items())
         ],
         over_budget=plan.budget_minor is not None and same_currency > plan.budget_minor,
-    )  # fmt: skip
+    )
 
 
 def _risk(items: list[BacklogItem]) -> tuple[ImpactCounts, ImpactCounts]:
@@ -57,27 +62,39 @@ async def _supplier_flags(
     session: AsyncSession, plan: Plan, requests: list[MarketingRequest]
 ) -> list[SupplierFlag]:
     """Suppliers the plan relies on whose contract ends within 90 days of its horizon."""
-    supplier_ids = {r.assessment.supplier_id for r in requests
-                    if r.assessment and r.assessment.supplier_id is not None}  # fmt: skip
+    supplier_ids = {
+        r.assessment.supplier_id
+        for r in requests
+        if r.assessment and r.assessment.supplier_id is not None
+    }
     if not supplier_ids:
         return []
     horizon_end = Quarter.parse(plan.horizon_to).last_day()
-    suppliers = await session.scalars(select(Supplier).where(Supplier.id.in_(supplier_ids))
-                                      .order_by(Supplier.id))  # fmt: skip
+    suppliers = await session.scalars(
+        select(Supplier).where(Supplier.id.in_(supplier_ids)).order_by(Supplier.id)
+    )
     return [
-        SupplierFlag(supplier_id=s.id, name=s.name, contract_end=str(s.contract_end),
-                     reason="ends before the horizon does" if s.contract_end < horizon_end
-                     else "ends within 90 days after the horizon")
+        SupplierFlag(
+            supplier_id=s.id,
+            name=s.name,
+            contract_end=str(s.contract_end),
+            reason="ends before the horizon does"
+            if s.contract_end < horizon_end
+            else "ends within 90 days after the horizon",
+        )
         for s in suppliers
         if s.contract_end is not None and s.contract_end <= horizon_end + CONTRACT_WARNING
-    ]  # fmt: skip
+    ]
 
 
 async def plan_report(session: AsyncSession, *, plan: Plan) -> PlanReport:
-    requests = list(await session.scalars(
-        select(MarketingRequest).where(MarketingRequest.plan_id == plan.id)
-        .order_by(MarketingRequest.target_date, MarketingRequest.id)
-    ))  # fmt: skip
+    requests = list(
+        await session.scalars(
+            select(MarketingRequest)
+            .where(MarketingRequest.plan_id == plan.id)
+            .order_by(MarketingRequest.target_date, MarketingRequest.id)
+        )
+    )
     items_of: dict[int, list[BacklogItem]] = defaultdict(list)
     items: list[BacklogItem] = []
     if requests:
@@ -100,10 +117,13 @@ async def plan_report(session: AsyncSession, *, plan: Plan) -> PlanReport:
         plan_id=plan.id,
         quarters=[PlanQuarter(quarter=str(q), requests=by_quarter[str(q)]) for q in quarters],
         unscheduled=unscheduled,
-        progress={"done_points": sum(i.story_points or 0 for i in counted
-                                     if i.status is ItemStatus.DONE),
-                  "total_points": sum(i.story_points or 0 for i in counted)},
-        money=_money(plan, requests), stability=stability, security=security,
+        progress={
+            "done_points": sum(i.story_points or 0 for i in counted if i.status is ItemStatus.DONE),
+            "total_points": sum(i.story_points or 0 for i in counted),
+        },
+        money=_money(plan, requests),
+        stability=stability,
+        security=security,
         lead_time=reports.lead_time_group(None, [days for _, days in leads.values()]),
         supplier_flags=await _supplier_flags(session, plan, requests),
-    )  # fmt: skip
+    )

@@ -5,7 +5,7 @@ from app.core.errors import error_responses
 from app.core.etag import IfMatch, check_if_match, set_etag
 from app.core.money import Money
 from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
-from app.core.schemas import Page
+from app.core.schemas import Page, PathId
 from app.plans import report, service
 from app.plans.models import Plan, PlanStatus
 from app.plans.schemas import Agreement, Horizon, PlanCreate, PlanOut, PlanReport, PlanUpdate
@@ -41,7 +41,7 @@ async def _out(session: SessionDep, plans: list[Plan]) -> list[PlanOut]:
     ]
 
 
-async def _done(session: SessionDep, plan_id: int, response: Response) -> PlanOut:
+async def _done(session: SessionDep, plan_id: PathId, response: Response) -> PlanOut:
     await session.commit()
     plan = await service.get_plan(session, plan_id=plan_id)
     set_etag(response, plan.version)
@@ -82,7 +82,7 @@ async def list_plans(
 
 @router.get("/{plan_id}", summary="One business plan", responses=error_responses(404))
 async def get_plan(
-    plan_id: int, response: Response, session: SessionDep, viewer: CurrentUser
+    plan_id: PathId, response: Response, session: SessionDep, viewer: CurrentUser
 ) -> PlanOut:
     plan = await service.get_plan(session, plan_id=plan_id)
     set_etag(response, plan.version)
@@ -95,7 +95,7 @@ async def get_plan(
     responses=_WRITE_ERRORS,
 )
 async def update_plan(
-    plan_id: int,
+    plan_id: PathId,
     body: PlanUpdate,
     response: Response,
     session: SessionDep,
@@ -114,7 +114,7 @@ async def update_plan(
     responses=_WRITE_ERRORS,
 )
 async def agree(
-    plan_id: int,
+    plan_id: PathId,
     response: Response,
     session: SessionDep,
     actor: CurrentUser,
@@ -126,20 +126,22 @@ async def agree(
     return await _done(session, plan_id, response)
 
 
-@router.post("/{plan_id}/activate", summary="Start running an agreed plan (IT)",
-             responses=_WRITE_ERRORS)  # fmt: skip
+@router.post(
+    "/{plan_id}/activate", summary="Start running an agreed plan (IT)", responses=_WRITE_ERRORS
+)
 async def activate(
-    plan_id: int, response: Response, session: SessionDep, actor: CurrentUser
+    plan_id: PathId, response: Response, session: SessionDep, actor: CurrentUser
 ) -> PlanOut:
     plan = await service.get_plan(session, plan_id=plan_id)
     await service.move(session, plan=plan, target=PlanStatus.ACTIVE, actor=actor)
     return await _done(session, plan_id, response)
 
 
-@router.post("/{plan_id}/close", summary="Close a plan; it becomes read-only (IT)",
-             responses=_WRITE_ERRORS)  # fmt: skip
+@router.post(
+    "/{plan_id}/close", summary="Close a plan; it becomes read-only (IT)", responses=_WRITE_ERRORS
+)
 async def close(
-    plan_id: int, response: Response, session: SessionDep, actor: CurrentUser
+    plan_id: PathId, response: Response, session: SessionDep, actor: CurrentUser
 ) -> PlanOut:
     plan = await service.get_plan(session, plan_id=plan_id)
     await service.move(session, plan=plan, target=PlanStatus.CLOSED, actor=actor)
@@ -151,6 +153,6 @@ async def close(
     summary="Per quarter: requests and items, progress, money by sourcing, risk, lead time",
     responses=error_responses(404),
 )
-async def plan_report(plan_id: int, session: SessionDep, viewer: CurrentUser) -> PlanReport:
+async def plan_report(plan_id: PathId, session: SessionDep, viewer: CurrentUser) -> PlanReport:
     plan = await service.get_plan(session, plan_id=plan_id)
     return await report.plan_report(session, plan=plan)

@@ -4,7 +4,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.core.money import Money
-from app.core.schemas import InputModel, OutputModel
+from app.core.schemas import Id, InputModel, OutputModel
 from app.plans.models import PlanStatus
 from app.reports.quarters import Quarter, QuarterText
 from app.reports.schemas import ImpactCounts, LeadTimeGroup, RoadmapRequest
@@ -43,8 +43,8 @@ class PlanCreate(InputModel):
     title: Short
     objective: Objective
     kpis: Kpis = Field(default_factory=list)
-    marketing_owner_id: int
-    it_owner_id: int
+    marketing_owner_id: Id
+    it_owner_id: Id
     horizon: Horizon
     budget: Money | None = None
 
@@ -53,8 +53,8 @@ class PlanUpdate(InputModel):
     title: Short | None = None
     objective: Objective | None = None
     kpis: Kpis | None = None
-    marketing_owner_id: int | None = None
-    it_owner_id: int | None = None
+    marketing_owner_id: Id | None = None
+    it_owner_id: Id | None = None
     horizon: Horizon | None = None
     budget: Money | None = None
 

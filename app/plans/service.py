@@ -31,29 +31,33 @@ class InvalidPlanTransition(Conflict):
 def snapshot(plan: Plan) -> dict[str, Any]:
     budget = Money.maybe(plan.budget_minor, plan.budget_currency)
     return {
-        "title": plan.title, "objective": plan.objective, "kpis": plan.kpis,
-        "marketing_owner_id": plan.marketing_owner_id, "it_owner_id": plan.it_owner_id,
+        "title": plan.title,
+        "objective": plan.objective,
+        "kpis": plan.kpis,
+        "marketing_owner_id": plan.marketing_owner_id,
+        "it_owner_id": plan.it_owner_id,
         "horizon": {"from": plan.horizon_from, "to": plan.horizon_to},
         "budget": budget.model_dump() if budget else None,
-    }  # fmt: skip
+    }
 
 
 def _record(session: AsyncSession, type: str, plan: Plan, actor: User, data: Any) -> None:
-    record_event(session, type=type, entity="plan", entity_id=plan.id, actor_id=actor.id,
-                 data=data)  # fmt: skip
+    record_event(session, type=type, entity="plan", entity_id=plan.id, actor_id=actor.id, data=data)
 
 
 async def _check_owners(session: AsyncSession, marketing_id: int, it_id: int) -> None:
     errors: list[dict[str, Any]] = []
-    for field, user_id, roles in (("marketing_owner_id", marketing_id, (Role.MARKETING,)),
-                                  ("it_owner_id", it_id, (Role.IT,))):  # fmt: skip
+    for field, user_id, roles in (
+        ("marketing_owner_id", marketing_id, (Role.MARKETING,)),
+        ("it_owner_id", it_id, (Role.IT,)),
+    ):
         user = await session.get(User, user_id)
         if user is None or not user.active or user.role not in (*roles, Role.ADMIN):
-            errors.append({"loc": ["body", field],
-                           "msg": f"must be an active {roles[0]} user"})  # fmt: skip
+            errors.append({"loc": ["body", field], "msg": f"must be an active {roles[0]} user"})
     if marketing_id == it_id:
-        errors.append({"loc": ["body", "it_owner_id"], "msg": "the two owners are different "
-                       "people"})  # fmt: skip
+        errors.append(
+            {"loc": ["body", "it_owner_id"], "msg": "the two owners are different people"}
+        )
     if errors:
         raise UnprocessableEntity("The plan's owners are not right.", errors=errors)
 
@@ -94,8 +98,9 @@ async def update_plan(session: AsyncSession, *, plan: Plan, data: PlanUpdate, ac
     """Edit; a change to the agreed content sends an agreed or active plan back to draft."""
     _may_edit(plan, actor)
     changes = data.model_dump(exclude_unset=True, by_alias=True)
-    reject_nulls(changes, ("title", "objective", "kpis", "marketing_owner_id", "it_owner_id",
-                           "horizon"))  # fmt: skip
+    reject_nulls(
+        changes, ("title", "objective", "kpis", "marketing_owner_id", "it_owner_id", "horizon")
+    )
     marketing = changes.get("marketing_owner_id", plan.marketing_owner_id)
     it = changes.get("it_owner_id", plan.it_owner_id)
     if {"marketing_owner_id", "it_owner_id"} & changes.keys():
@@ -125,8 +130,9 @@ async def agree(session: AsyncSession, *, plan: Plan, actor: User) -> Plan:
     if plan.status is PlanStatus.AGREED and actor.id in plan.agreed_by():
         return plan  # agreeing again to what one already agreed to changes nothing
     if plan.status is not PlanStatus.DRAFT:
-        raise InvalidPlanTransition(f"A plan in state {plan.status} cannot be agreed to.",
-                                    state=plan.status.value)  # fmt: skip
+        raise InvalidPlanTransition(
+            f"A plan in state {plan.status} cannot be agreed to.", state=plan.status.value
+        )
     if actor.id not in plan.agreed_by():
         plan.agreements.append(PlanAgreement(user_id=actor.id, revision=plan.revision))
         _record(session, "plan.agreement", plan, actor, {"revision": plan.revision})
@@ -150,8 +156,13 @@ async def move(session: AsyncSession, *, plan: Plan, target: PlanStatus, actor: 
         )
     before, plan.status = plan.status, target
     await session.flush()
-    _record(session, f"plan.{'activated' if target is PlanStatus.ACTIVE else 'closed'}", plan,
-            actor, {"before": {"status": before}, "after": {"status": target}})  # fmt: skip
+    _record(
+        session,
+        f"plan.{'activated' if target is PlanStatus.ACTIVE else 'closed'}",
+        plan,
+        actor,
+        {"before": {"status": before}, "after": {"status": target}},
+    )
     return plan
 
 
@@ -179,8 +190,9 @@ async def request_ids(session: AsyncSession, plan_ids: list[int]) -> dict[int, l
     if plan_ids:
         rows = await session.execute(
             select(MarketingRequest.plan_id, MarketingRequest.id)
-            .where(MarketingRequest.plan_id.in_(plan_ids)).order_by(MarketingRequest.id)
-        )  # fmt: skip
+            .where(MarketingRequest.plan_id.in_(plan_ids))
+            .order_by(MarketingRequest.id)
+        )
         for plan_id, request_id in rows:
             if plan_id is not None:
                 found[plan_id].append(request_id)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+_QUARTER = re.compile(r"^([0-9]{4})-Q([1-4])$")
 
 
 @dataclass(frozen=True, order=True)
@@ -18,7 +18,7 @@ class Quarter:
     @classmethod
     def parse(cls, text: str) -> "Quarter":
         match = _QUARTER.match(text)
-        if match is None:
+        if match is None or not 1 <= int(match[1]) <= 9998:
             raise ValueError(f"{text!r} is not a quarter like 2027-Q1")
         return cls(int(match[1]), int(match[2]))
 

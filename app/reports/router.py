@@ -5,6 +5,7 @@ from fastapi import APIRouter, Query
 
 from app.core.db import SessionDep
 from app.core.errors import UnprocessableEntity, error_responses
+from app.core.schemas import QueryId
 from app.reports import service
 from app.reports.quarters import Quarter, QuarterText
 from app.reports.schemas import BudgetReport, ImpactReport, LeadTimeReport, Roadmap
@@ -51,7 +52,7 @@ async def budget(session: SessionDep, viewer: CurrentUser) -> BudgetReport:
 async def impact(
     session: SessionDep,
     viewer: CurrentUser,
-    team_id: int | None = None,
+    team_id: QueryId = None,
     last: Annotated[int, Query(ge=1, le=50, description="the latest N sprints")] = 10,
 ) -> ImpactReport:
     return await service.impact(session, team_id=team_id, last=last)

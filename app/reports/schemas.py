@@ -1,6 +1,6 @@
 from datetime import date
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.backlog.models import ItemStatus
 from app.core.money import Money
@@ -73,9 +73,10 @@ class LeadTimeReport(BaseModel):
 class BudgetLine(BaseModel):
     key: str | None  # the department or the sourcing
     currency: str
-    requested: str | None
-    estimated: str | None
-    requests: int
+    requested: str = Field(description="sum of the requests' budgets in this currency")
+    estimated: str = Field(description="sum of IT's estimated costs in this currency")
+    requests: int = Field(description="requests with a budget in this currency")
+    assessed: int = Field(description="requests with an estimated cost in this currency")
 
 
 class BudgetReport(BaseModel):

@@ -3,14 +3,13 @@
 import math
 from collections import defaultdict
 from datetime import UTC, date, datetime, time
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.backlog.models import BacklogItem, ItemStatus
 from app.core.events import Event
-from app.core.money import Money
+from app.core.money import Money, format_minor_units
 from app.plans.models import Plan
 from app.reports.quarters import Quarter
 from app.reports.schemas import (
@@ -28,44 +27,61 @@ from app.reports.schemas import (
     RoadmapRequest,
     SprintImpact,
 )
-from app.requests.models import Assessment, MarketingRequest, RequestStatus
+from app.requests.models import MarketingRequest, RequestStatus
 from app.sprints.models import Sprint
 
 NOT_ON_THE_ROADMAP = (RequestStatus.DRAFT, RequestStatus.REJECTED, RequestStatus.WITHDRAWN)
 
 
 def _item(item: BacklogItem) -> RoadmapItem:
-    return RoadmapItem(id=item.id, key=item.key, title=item.title, status=item.status,
-                       story_points=item.story_points, target=item.target)  # fmt: skip
+    return RoadmapItem(
+        id=item.id,
+        key=item.key,
+        title=item.title,
+        status=item.status,
+        story_points=item.story_points,
+        target=item.target,
+    )
 
 
 def roadmap_request(request: MarketingRequest, items: list[BacklogItem]) -> RoadmapRequest:
     counted = [i for i in items if i.status is not ItemStatus.CANCELLED]
     assessment = request.assessment
     return RoadmapRequest(
-        id=request.id, key=request.key, title=request.title, plan_id=request.plan_id,
+        id=request.id,
+        key=request.key,
+        title=request.title,
+        plan_id=request.plan_id,
         department=request.department,
-        status=request.status, target_date=request.target_date,
+        status=request.status,
+        target_date=request.target_date,
         budget=Money.maybe(request.budget_minor, request.budget_currency),
-        estimated_cost=Money.maybe(assessment.estimated_cost_minor,
-                                   assessment.estimated_cost_currency) if assessment else None,
+        estimated_cost=Money.maybe(
+            assessment.estimated_cost_minor, assessment.estimated_cost_currency
+        )
+        if assessment
+        else None,
         progress=Progress(
             done_points=sum(i.story_points or 0 for i in counted if i.status is ItemStatus.DONE),
             total_points=sum(i.story_points or 0 for i in counted),
         ),
         items=[_item(i) for i in items],
-    )  # fmt: skip
+    )
 
 
 async def roadmap(session: AsyncSession, *, first: Quarter, last: Quarter) -> Roadmap:
     """Requests by the quarter of their target date, with their items; team work by target."""
     quarters = first.until(last)
-    requests = list(await session.scalars(
-        select(MarketingRequest)
-        .where(MarketingRequest.target_date.between(first.first_day(), last.last_day()),
-               MarketingRequest.status.not_in(NOT_ON_THE_ROADMAP))
-        .order_by(MarketingRequest.target_date, MarketingRequest.id)
-    ))  # fmt: skip
+    requests = list(
+        await session.scalars(
+            select(MarketingRequest)
+            .where(
+                MarketingRequest.target_date.between(first.first_day(), last.last_day()),
+                MarketingRequest.status.not_in(NOT_ON_THE_ROADMAP),
+            )
+            .order_by(MarketingRequest.target_date, MarketingRequest.id)
+        )
+    )
     items_of: dict[int, list[BacklogItem]] = defaultdict(list)
     if requests:
         query = select(BacklogItem).where(BacklogItem.request_id.in_([r.id for r in requests]))
@@ -86,11 +102,18 @@ async def roadmap(session: AsyncSession, *, first: Quarter, last: Quarter) -> Ro
             roadmap_request(request, items_of[request.id])
         )
     return Roadmap(
-        from_quarter=str(first), to_quarter=str(last), plans=await _plans(session, requests),
-        quarters=[RoadmapQuarter(quarter=str(q), requests=by_quarter[q],
-                                 items=[_item(i) for i in loose_by_quarter[str(q)]])
-                  for q in quarters],
-    )  # fmt: skip
+        from_quarter=str(first),
+        to_quarter=str(last),
+        plans=await _plans(session, requests),
+        quarters=[
+            RoadmapQuarter(
+                quarter=str(q),
+                requests=by_quarter[q],
+                items=[_item(i) for i in loose_by_quarter[str(q)]],
+            )
+            for q in quarters
+        ],
+    )
 
 
 async def _plans(session: AsyncSession, requests: list[MarketingRequest]) -> list[RoadmapPlan]:
@@ -123,9 +146,12 @@ def nearest_rank(values: list[float], percentile: int) -> float | None:
 
 def lead_time_group(department: str | None, days: list[float]) -> LeadTimeGroup:
     p50, p85 = nearest_rank(days, 50), nearest_rank(days, 85)
-    return LeadTimeGroup(department=department, count=len(days),
-                         p50_days=None if p50 is None else round(p50, 2),
-                         p85_days=None if p85 is None else round(p85, 2))  # fmt: skip
+    return LeadTimeGroup(
+        department=department,
+        count=len(days),
+        p50_days=None if p50 is None else round(p50, 2),
+        p85_days=None if p85 is None else round(p85, 2),
+    )
 
 
 async def _event_times(
@@ -178,49 +204,42 @@ async def lead_time(
     )
 
 
-def _money(minor: int | None, currency: str) -> str | None:
-    return None if minor is None else Money.from_minor_units(int(minor), currency).amount
-
-
 async def budget(session: AsyncSession) -> BudgetReport:
-    """Requested budget vs IT's estimated cost, per currency (never converted)."""
-    live = MarketingRequest.status.not_in(NOT_ON_THE_ROADMAP)
-    lines: dict[tuple[str, str | None, str], dict[str, Any]] = {}
+    """Requested budget vs IT's estimated cost by department and by sourcing, per currency.
 
-    def line(kind: str, key: str | None, currency: str) -> dict[str, Any]:
-        return lines.setdefault((kind, key, currency),
-                                {"requested": None, "estimated": None, "requests": 0})  # fmt: skip
-
-    requested = await session.execute(
-        select(MarketingRequest.department, MarketingRequest.budget_currency,
-               func.sum(MarketingRequest.budget_minor), func.count())
-        .where(live, MarketingRequest.budget_currency.is_not(None))
-        .group_by(MarketingRequest.department, MarketingRequest.budget_currency)
-    )  # fmt: skip
-    for department, currency, total, count in requested:
-        if currency is None:
-            continue
-        entry = line("department", department, currency)
-        entry["requested"], entry["requests"] = _money(total, currency), count
-    for kind, column in (("department", MarketingRequest.department),
-                         ("sourcing", Assessment.sourcing)):  # fmt: skip
-        estimated = await session.execute(
-            select(column, Assessment.estimated_cost_currency,
-                   func.sum(Assessment.estimated_cost_minor), func.count())
-            .join(MarketingRequest, MarketingRequest.id == Assessment.request_id)
-            .where(live, Assessment.estimated_cost_currency.is_not(None))
-            .group_by(column, Assessment.estimated_cost_currency)
-        )  # fmt: skip
-        for key, currency, total, count in estimated:
-            if currency is None:
-                continue
-            entry = line(kind, None if key is None else str(key), currency)
-            entry["estimated"] = _money(total, currency)
-            entry["requests"] = max(entry["requests"], count)
+    Summed exactly in Python over the live requests (never converted between currencies).
+    """
+    query = select(MarketingRequest).where(MarketingRequest.status.not_in(NOT_ON_THE_ROADMAP))
+    lines: dict[tuple[str, str | None, str], dict[str, int]] = defaultdict(
+        lambda: {"requested": 0, "estimated": 0, "requests": 0, "assessed": 0}
+    )
+    for request in await session.scalars(query):
+        assessment = request.assessment
+        keys = [("department", request.department)]
+        if assessment is not None:
+            keys.append(("sourcing", assessment.sourcing.value))
+        for kind, key in keys:
+            if request.budget_minor is not None and request.budget_currency:
+                line = lines[(kind, key, request.budget_currency)]
+                line["requested"] += request.budget_minor
+                line["requests"] += 1
+            if assessment and assessment.estimated_cost_minor is not None:
+                line = lines[(kind, key, assessment.estimated_cost_currency or "")]
+                line["estimated"] += assessment.estimated_cost_minor
+                line["assessed"] += 1
     ordered = sorted(lines.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2]))
-    out = {kind: [BudgetLine(key=key, currency=cur, **vals)
-                  for (k, key, cur), vals in ordered if k == kind]
-           for kind in ("department", "sourcing")}  # fmt: skip
+    out: dict[str, list[BudgetLine]] = {"department": [], "sourcing": []}
+    for (kind, key, currency), totals in ordered:
+        out[kind].append(
+            BudgetLine(
+                key=key,
+                currency=currency,
+                requested=format_minor_units(totals["requested"], currency),
+                estimated=format_minor_units(totals["estimated"], currency),
+                requests=totals["requests"],
+                assessed=totals["assessed"],
+            )
+        )
     return BudgetReport(by_department=out["department"], by_sourcing=out["sourcing"])
 
 
@@ -242,8 +261,16 @@ async def impact(session: AsyncSession, *, team_id: int | None, last: int) -> Im
                 continue
             target = counts[sprint_id][index]
             setattr(target, level.value if level else "unset", count)
-    return ImpactReport(sprints=[
-        SprintImpact(sprint_id=s.id, team_id=s.team_id, name=s.name, state=s.state,
-                     stability=counts[s.id][0], security=counts[s.id][1])
-        for s in sprints
-    ])  # fmt: skip
+    return ImpactReport(
+        sprints=[
+            SprintImpact(
+                sprint_id=s.id,
+                team_id=s.team_id,
+                name=s.name,
+                state=s.state,
+                stability=counts[s.id][0],
+                security=counts[s.id][1],
+            )
+            for s in sprints
+        ]
+    )

@@ -58,9 +58,10 @@ async def _check_sourcing(session: AsyncSession, data: AssessmentIn) -> None:
     if data.supplier_id is None:
         raise UnprocessableEntity(
             f"Sourcing {data.sourcing} names the supplier.",
-            errors=[{"loc": ["body", "supplier_id"], "msg": "required when purchased or "
-                     "outsourced"}],
-        )  # fmt: skip
+            errors=[
+                {"loc": ["body", "supplier_id"], "msg": "required when purchased or outsourced"}
+            ],
+        )
     if await session.get(Supplier, data.supplier_id) is None:
         raise UnprocessableEntity(
             f"There is no supplier {data.supplier_id}.",
@@ -110,9 +111,13 @@ async def return_to_requester(
     """Send a request back to `draft` so its requester can amend it."""
     workflow.check(request, Action.RETURN, actor)
     _move(
-        session, request, action=Action.RETURN, target=S.DRAFT, actor=actor,
+        session,
+        request,
+        action=Action.RETURN,
+        target=S.DRAFT,
+        actor=actor,
         data={"reason": reason},
-    )  # fmt: skip
+    )
     await session.flush()
 
 
@@ -122,9 +127,13 @@ async def reject(
     workflow.check(request, Action.REJECT, actor)
     request.rejection_reason = reason
     _move(
-        session, request, action=Action.REJECT, target=S.REJECTED, actor=actor,
+        session,
+        request,
+        action=Action.REJECT,
+        target=S.REJECTED,
+        actor=actor,
         data={"reason": reason},
-    )  # fmt: skip
+    )
     await session.flush()
 
 
@@ -172,12 +181,16 @@ async def record_security_review(
     await session.flush()
     request.current_review_id = review.id
     if data.decision is ReviewDecision.REJECTED:
-        request.rejection_reason = data.notes or "Rejected in security review."
+        # The review's notes stay with the review (hidden from marketing), not in the reason.
+        request.rejection_reason = "Rejected in security review."
     _move(
-        session, request, action=Action.SECURITY_REVIEW,
-        target=_REVIEW_OUTCOME[data.decision], actor=actor,
+        session,
+        request,
+        action=Action.SECURITY_REVIEW,
+        target=_REVIEW_OUTCOME[data.decision],
+        actor=actor,
         data={"decision": data.decision, "notes": data.notes, "review_id": review.id},
-    )  # fmt: skip
+    )
     await session.flush()
     await session.refresh(request, ["current_review"])
 
@@ -205,9 +218,13 @@ async def put_assessment(
     request.assessment_version += 1  # any earlier security review no longer counts
     change = diff(before, _assessment_fields(assessment))
     _move(
-        session, request, action=Action.ASSESS, target=S.IN_ASSESSMENT, actor=actor,
+        session,
+        request,
+        action=Action.ASSESS,
+        target=S.IN_ASSESSMENT,
+        actor=actor,
         data={"assessment": change},
-    )  # fmt: skip
+    )
     await session.flush()
 
 
@@ -225,7 +242,11 @@ async def mark_planned(
     """The request was converted into backlog items."""
     workflow.check(request, Action.CONVERT, actor)
     _move(
-        session, request, action=Action.CONVERT, target=S.PLANNED, actor=actor,
+        session,
+        request,
+        action=Action.CONVERT,
+        target=S.PLANNED,
+        actor=actor,
         data={"item_ids": item_ids},
-    )  # fmt: skip
+    )
     await session.flush()

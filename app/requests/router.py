@@ -1,4 +1,3 @@
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -10,7 +9,7 @@ from app.core.errors import error_responses
 from app.core.etag import IfMatch, check_if_match, etag, set_etag
 from app.core.idempotency import IdempotencyKey, fingerprint, run_once
 from app.core.pagination import Cursor, Limit, set_next_link
-from app.core.schemas import Page
+from app.core.schemas import Page, PathId, QueryId, UtcDateTime
 from app.requests import actions, service
 from app.requests.models import MarketingRequest, RequestStatus
 from app.requests.schemas import (
@@ -67,9 +66,9 @@ async def list_requests(
     viewer: CurrentUser,
     status: Annotated[list[RequestStatus] | None, Query(description="repeatable")] = None,
     department: Annotated[str | None, Query(max_length=100)] = None,
-    requester_id: int | None = None,
+    requester_id: QueryId = None,
     q: Annotated[str | None, Query(max_length=200, description="text in title/description")] = None,
-    updated_since: datetime | None = None,
+    updated_since: UtcDateTime | None = None,
     sort: Annotated[str, Query(max_length=32, description="field or -field")] = "-created_at",
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -94,7 +93,7 @@ async def list_requests(
 
 @router.get("/{request_id}", summary="One request", responses=error_responses(404))
 async def get_request(
-    request_id: int, response: Response, session: SessionDep, viewer: CurrentUser
+    request_id: PathId, response: Response, session: SessionDep, viewer: CurrentUser
 ) -> RequestOut:
     request = await service.get_request(session, request_id=request_id)
     set_etag(response, request.version)
@@ -107,7 +106,7 @@ async def get_request(
     responses=error_responses(403, 404, 409, 412, 422),
 )
 async def update_request(
-    request_id: int,
+    request_id: PathId,
     body: RequestUpdate,
     response: Response,
     session: SessionDep,
@@ -133,51 +132,75 @@ async def _out(session: SessionDep, request: MarketingRequest, viewer: User) -> 
     return request_out(request, viewer, item_ids[request.id])
 
 
-async def _load(session: SessionDep, request_id: int, if_match: str | None) -> MarketingRequest:
+async def _load(session: SessionDep, request_id: PathId, if_match: str | None) -> MarketingRequest:
     request = await service.get_request(session, request_id=request_id)
     check_if_match(if_match, request.version)
     return request
 
 
-@router.post("/{request_id}/submit", summary="Submit a draft for IT assessment",
-             responses=_ACTION_ERRORS)  # fmt: skip
+@router.post(
+    "/{request_id}/submit", summary="Submit a draft for IT assessment", responses=_ACTION_ERRORS
+)
 async def submit(
-    request_id: int, response: Response, session: SessionDep, actor: CurrentUser,
+    request_id: PathId,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentUser,
     if_match: IfMatch = None,
-) -> RequestOut:  # fmt: skip
+) -> RequestOut:
     request = await _load(session, request_id, if_match)
     await actions.submit(session, request=request, actor=actor)
     return await _committed(session, request, response, actor)
 
 
-@router.post("/{request_id}/withdraw", summary="Withdraw a request (until it is planned)",
-             responses=_ACTION_ERRORS)  # fmt: skip
+@router.post(
+    "/{request_id}/withdraw",
+    summary="Withdraw a request (until it is planned)",
+    responses=_ACTION_ERRORS,
+)
 async def withdraw(
-    request_id: int, response: Response, session: SessionDep, actor: CurrentUser,
+    request_id: PathId,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentUser,
     if_match: IfMatch = None,
-) -> RequestOut:  # fmt: skip
+) -> RequestOut:
     request = await _load(session, request_id, if_match)
     await actions.withdraw(session, request=request, actor=actor)
     return await _committed(session, request, response, actor)
 
 
-@router.post("/{request_id}/return", summary="Return a request to its requester as a draft (IT)",
-             responses=_ACTION_ERRORS)  # fmt: skip
+@router.post(
+    "/{request_id}/return",
+    summary="Return a request to its requester as a draft (IT)",
+    responses=_ACTION_ERRORS,
+)
 async def return_request(
-    request_id: int, body: ReasonIn, response: Response, session: SessionDep,
-    actor: CurrentUser, if_match: IfMatch = None,
-) -> RequestOut:  # fmt: skip
+    request_id: PathId,
+    body: ReasonIn,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentUser,
+    if_match: IfMatch = None,
+) -> RequestOut:
     request = await _load(session, request_id, if_match)
     await actions.return_to_requester(session, request=request, reason=body.reason, actor=actor)
     return await _committed(session, request, response, actor)
 
 
-@router.put("/{request_id}/assessment", summary="Record or replace IT's assessment",
-            responses=_ACTION_ERRORS)  # fmt: skip
+@router.put(
+    "/{request_id}/assessment",
+    summary="Record or replace IT's assessment",
+    responses=_ACTION_ERRORS,
+)
 async def put_assessment(
-    request_id: int, body: AssessmentIn, response: Response, session: SessionDep,
-    actor: CurrentUser, if_match: IfMatch = None,
-) -> RequestOut:  # fmt: skip
+    request_id: PathId,
+    body: AssessmentIn,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentUser,
+    if_match: IfMatch = None,
+) -> RequestOut:
     request = await _load(session, request_id, if_match)
     await actions.put_assessment(session, request=request, data=body, actor=actor)
     return await _committed(session, request, response, actor)
@@ -189,31 +212,44 @@ async def put_assessment(
     responses=_ACTION_ERRORS,
 )
 async def approve(
-    request_id: int, response: Response, session: SessionDep, actor: CurrentUser,
+    request_id: PathId,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentUser,
     if_match: IfMatch = None,
-) -> RequestOut:  # fmt: skip
+) -> RequestOut:
     request = await _load(session, request_id, if_match)
     await actions.approve(session, request=request, actor=actor)
     return await _committed(session, request, response, actor)
 
 
-@router.post("/{request_id}/reject", summary="Reject with a reason (IT)",
-             responses=_ACTION_ERRORS)  # fmt: skip
+@router.post("/{request_id}/reject", summary="Reject with a reason (IT)", responses=_ACTION_ERRORS)
 async def reject(
-    request_id: int, body: ReasonIn, response: Response, session: SessionDep,
-    actor: CurrentUser, if_match: IfMatch = None,
-) -> RequestOut:  # fmt: skip
+    request_id: PathId,
+    body: ReasonIn,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentUser,
+    if_match: IfMatch = None,
+) -> RequestOut:
     request = await _load(session, request_id, if_match)
     await actions.reject(session, request=request, reason=body.reason, actor=actor)
     return await _committed(session, request, response, actor)
 
 
-@router.post("/{request_id}/security-review", summary="Record a security review (security)",
-             responses=_ACTION_ERRORS)  # fmt: skip
+@router.post(
+    "/{request_id}/security-review",
+    summary="Record a security review (security)",
+    responses=_ACTION_ERRORS,
+)
 async def security_review(
-    request_id: int, body: SecurityReviewIn, response: Response, session: SessionDep,
-    actor: CurrentUser, if_match: IfMatch = None,
-) -> RequestOut:  # fmt: skip
+    request_id: PathId,
+    body: SecurityReviewIn,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentUser,
+    if_match: IfMatch = None,
+) -> RequestOut:
     request = await _load(session, request_id, if_match)
     await actions.record_security_review(session, request=request, data=body, actor=actor)
     return await _committed(session, request, response, actor)

@@ -5,7 +5,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from app.core.errors import FieldForbidden
 from app.core.money import Money
-from app.core.schemas import InputModel, OutputModel
+from app.core.schemas import Id, InputModel, OutputModel
 from app.requests.models import (
     DataClassification,
     Impact,
@@ -21,18 +21,40 @@ Reason = Annotated[str, StringConstraints(min_length=1, max_length=5_000)]
 
 ASSESSMENT_FIELDS = frozenset(
     {
-        "stability_impact", "security_impact", "affected_systems", "data_classification",
-        "personal_data", "external_exposure", "sourcing", "vendor", "estimated_cost",
-        "effort_points", "risk_notes", "mitigation", "supplier_id", "assessed_by", "assessed_at",
+        "stability_impact",
+        "security_impact",
+        "affected_systems",
+        "data_classification",
+        "personal_data",
+        "external_exposure",
+        "sourcing",
+        "vendor",
+        "estimated_cost",
+        "effort_points",
+        "risk_notes",
+        "mitigation",
+        "supplier_id",
+        "assessed_by",
+        "assessed_at",
     }
-)  # fmt: skip
+)
 READ_ONLY_FIELDS = frozenset(
     {
-        "id", "key", "status", "assessment", "security_review", "security_review_required",
-        "requester_id", "item_ids", "rejection_reason", "submitted_at", "created_at",
-        "updated_at", "version",
+        "id",
+        "key",
+        "status",
+        "assessment",
+        "security_review",
+        "security_review_required",
+        "requester_id",
+        "item_ids",
+        "rejection_reason",
+        "submitted_at",
+        "created_at",
+        "updated_at",
+        "version",
     }
-)  # fmt: skip
+)
 
 
 class _RequestFields(InputModel):
@@ -70,7 +92,7 @@ class RequestCreate(_RequestFields):
     target_date: date | None = None
     budget: Money | None = None
     department: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-    plan_id: int | None = Field(
+    plan_id: Id | None = Field(
         default=None, description="the business plan it serves (until delivered)"
     )
 
@@ -95,7 +117,7 @@ class AssessmentIn(InputModel):
     effort_points: Annotated[int, Field(ge=0, le=100_000)] | None = None
     risk_notes: LongText | None = None
     mitigation: LongText | None = None
-    supplier_id: Annotated[int, Field(ge=1)] | None = None
+    supplier_id: Id | None = None
 
 
 class SecurityReviewIn(InputModel):

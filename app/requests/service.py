@@ -10,7 +10,7 @@ from app.core.errors import Forbidden, NotFound, UnprocessableEntity
 from app.core.events import diff, record_event
 from app.core.money import Money
 from app.core.pagination import Keyset, keyset_page
-from app.core.schemas import reject_nulls
+from app.core.schemas import contains_pattern, reject_nulls
 from app.plans.models import Plan, PlanStatus
 from app.requests import workflow
 from app.requests.models import MarketingRequest, RequestStatus
@@ -18,9 +18,16 @@ from app.requests.schemas import RequestCreate, RequestUpdate
 from app.users.models import Role, User
 
 EDITABLE_FIELDS = (
-    "title", "description", "business_goal", "kpi", "business_value", "time_criticality",
-    "target_date", "department", "plan_id",
-)  # fmt: skip
+    "title",
+    "description",
+    "business_goal",
+    "kpi",
+    "business_value",
+    "time_criticality",
+    "target_date",
+    "department",
+    "plan_id",
+)
 SORTS = {
     "created_at": MarketingRequest.created_at,
     "updated_at": MarketingRequest.updated_at,
@@ -105,9 +112,10 @@ async def _check_plan_change(
         raise Forbidden("Only the requester or IT moves a request between plans.")
     if request.status in PLAN_FROZEN:
         raise workflow.InvalidTransition(
-            f"A request in state {request.status} keeps its plan.", state=request.status.value,
+            f"A request in state {request.status} keeps its plan.",
+            state=request.status.value,
             allowed_actions=workflow.allowed_actions(request, actor),
-        )  # fmt: skip
+        )
     await check_plan(session, plan_id)
 
 
@@ -166,7 +174,7 @@ def _filtered(
     if requester_id is not None:
         query = query.where(MarketingRequest.requester_id == requester_id)
     if q:
-        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = contains_pattern(q)
         query = query.where(
             or_(
                 MarketingRequest.title.ilike(pattern, escape="\\"),

@@ -65,7 +65,7 @@ TRANSITIONS: dict[tuple[RequestStatus, Action], Rule] = {
     (S.SECURITY_REVIEW, Action.REJECT): _reject,
     (S.SECURITY_REVIEW, Action.APPROVE): Rule((S.APPROVED,), _IT, not_requester=True),
     (S.SECURITY_REVIEW, Action.SECURITY_REVIEW): Rule(
-        (S.SECURITY_REVIEW, S.IN_ASSESSMENT, S.REJECTED), _SECURITY
+        (S.SECURITY_REVIEW, S.IN_ASSESSMENT, S.REJECTED), _SECURITY, not_requester=True
     ),
     (S.APPROVED, Action.WITHDRAW): _withdraw,
     (S.APPROVED, Action.CONVERT): Rule((S.PLANNED,), _IT),
@@ -83,7 +83,7 @@ def _permitted(rule: Rule, request: MarketingRequest, actor: User) -> str | None
     if rule.requester_only and actor.role is not Role.ADMIN and actor.id != request.requester_id:
         return "only the requester (or an admin) may do this"
     if rule.not_requester and actor.id == request.requester_id:
-        return "nobody approves a request they requested"
+        return "nobody approves or reviews a request they requested"
     return None
 
 

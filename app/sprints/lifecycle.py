@@ -49,51 +49,73 @@ async def start(session: AsyncSession, *, sprint: Sprint, actor: User) -> None:
             "A sprint needs its dates to start.",
             errors=[{"loc": ["body", name], "msg": "required to start"} for name in missing],
         )
-    active = await session.scalar(select(Sprint.id).where(
-        Sprint.team_id == sprint.team_id, Sprint.state == SprintState.ACTIVE
-    ))  # fmt: skip
+    active = await session.scalar(
+        select(Sprint.id).where(
+            Sprint.team_id == sprint.team_id, Sprint.state == SprintState.ACTIVE
+        )
+    )
     if active is not None:
         raise SprintAlreadyActive(f"Sprint {active} of this team is active; close it first.")
     items = await _items(session, sprint)
     sprint.state, sprint.started_at = SprintState.ACTIVE, utcnow()
-    sprint.committed_points = sum(i.story_points or 0 for i in items if i.status is not
-                                  ItemStatus.CANCELLED)  # fmt: skip
+    sprint.committed_points = sum(
+        i.story_points or 0 for i in items if i.status is not ItemStatus.CANCELLED
+    )
     try:
         async with session.begin_nested():
             await session.flush()  # the partial unique index settles a race between replicas
     except IntegrityError as exc:
         raise SprintAlreadyActive("Another sprint of this team just started.") from exc
-    record(session, "sprint.started", sprint, actor, {
-        "committed_points": sprint.committed_points,
-        "items": {str(i.id): {"points": i.story_points, "status": i.status} for i in items},
-    })  # fmt: skip
+    record(
+        session,
+        "sprint.started",
+        sprint,
+        actor,
+        {
+            "committed_points": sprint.committed_points,
+            "items": {str(i.id): {"points": i.story_points, "status": i.status} for i in items},
+        },
+    )
     await _follow(session, items, actor)
 
 
 async def close(
-    session: AsyncSession, *, sprint: Sprint, carry_over: str, next_sprint_id: int | None,
+    session: AsyncSession,
+    *,
+    sprint: Sprint,
+    carry_over: str,
+    next_sprint_id: int | None,
     actor: User,
-) -> None:  # fmt: skip
+) -> None:
     """Done items stay; unfinished ones go to the backlog top or into the next sprint."""
     ensure_role(actor, Role.IT, Role.ADMIN)
     if sprint.state is not SprintState.ACTIVE:
         raise InvalidSprintTransition(
             f"A sprint in state {sprint.state} cannot close.", state=sprint.state.value
         )
-    target = None if next_sprint_id is None else await _next_sprint(session, sprint,
-                                                                   next_sprint_id)  # fmt: skip
+    target = None if next_sprint_id is None else await _next_sprint(session, sprint, next_sprint_id)
     items = await _items(session, sprint)
     unfinished = [i for i in items if i.status not in FINISHED]
     completed = sum(i.story_points or 0 for i in items if i.status is ItemStatus.DONE)
     await _carry(session, sprint, unfinished, target, actor)
     sprint.state, sprint.closed_at, sprint.completed_points = (
-        SprintState.CLOSED, utcnow(), completed,
-    )  # fmt: skip
+        SprintState.CLOSED,
+        utcnow(),
+        completed,
+    )
     await session.flush()
-    record(session, "sprint.closed", sprint, actor, {
-        "completed_points": completed, "carry_over": carry_over, "next_sprint_id": next_sprint_id,
-        "carried_over": [{"item_id": i.id, "points": i.story_points} for i in unfinished],
-    })  # fmt: skip
+    record(
+        session,
+        "sprint.closed",
+        sprint,
+        actor,
+        {
+            "completed_points": completed,
+            "carry_over": carry_over,
+            "next_sprint_id": next_sprint_id,
+            "carried_over": [{"item_id": i.id, "points": i.story_points} for i in unfinished],
+        },
+    )
     await _follow(session, items, actor)
 
 
@@ -102,16 +124,20 @@ async def _next_sprint(session: AsyncSession, sprint: Sprint, next_sprint_id: in
     if target.team_id != sprint.team_id or target.state is not SprintState.PLANNED:
         raise UnprocessableEntity(
             "Carry over goes into a planned sprint of the same team.",
-            errors=[{"loc": ["body", "next_sprint_id"], "msg": "not a planned sprint of "
-                     "this team"}],
-        )  # fmt: skip
+            errors=[
+                {"loc": ["body", "next_sprint_id"], "msg": "not a planned sprint of this team"}
+            ],
+        )
     return target
 
 
 async def _carry(
-    session: AsyncSession, sprint: Sprint, items: list[BacklogItem], target: Sprint | None,
+    session: AsyncSession,
+    sprint: Sprint,
+    items: list[BacklogItem],
+    target: Sprint | None,
     actor: User,
-) -> None:  # fmt: skip
+) -> None:
     top = None
     if target is None and items:  # to the top of the backlog, keeping their order
         top = await ranking.rank_at(session, backlog=sprint.team_id, position="top")

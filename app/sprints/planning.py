@@ -65,9 +65,9 @@ async def _check_limits(
     session: AsyncSession, sprint: Sprint, new: list[BacklogItem], override: str | None
 ) -> dict[str, object]:
     """Capacity and stability budget after adding `new`; returns what an override waived."""
-    present = list(await session.scalars(
-        select(BacklogItem).where(BacklogItem.sprint_id == sprint.id)
-    ))  # fmt: skip
+    present = list(
+        await session.scalars(select(BacklogItem).where(BacklogItem.sprint_id == sprint.id))
+    )
     points = sum(i.story_points or 0 for i in present + new)
     risky = sum(1 for i in present + new if i.stability_impact in RISKY)
     team = await teams_service.get_team(session, team_id=sprint.team_id)
@@ -77,11 +77,14 @@ async def _check_limits(
         if override is None:
             raise OverCapacity(
                 f"{points} points exceed the capacity of {sprint.capacity_points}; "
-                "give override_reason to plan anyway.", **waived["over_capacity"],  # type: ignore[arg-type]
-            )  # fmt: skip
+                "give override_reason to plan anyway.",
+                **waived["over_capacity"],  # type: ignore[arg-type]
+            )
     if risky > team.stability_budget:
-        waived["over_stability_budget"] = {"risky_items": risky,
-                                           "stability_budget": team.stability_budget}  # fmt: skip
+        waived["over_stability_budget"] = {
+            "risky_items": risky,
+            "stability_budget": team.stability_budget,
+        }
         if override is None:
             raise OverStabilityBudget(
                 f"{risky} high/critical stability-impact items exceed the team's budget of "
@@ -92,16 +95,21 @@ async def _check_limits(
 
 
 async def add_items(
-    session: AsyncSession, *, sprint: Sprint, item_ids: list[int], override_reason: str | None,
+    session: AsyncSession,
+    *,
+    sprint: Sprint,
+    item_ids: list[int],
+    override_reason: str | None,
     actor: User,
-) -> list[BacklogItem]:  # fmt: skip
+) -> list[BacklogItem]:
     """Add items to a planned or active sprint: all of them, or none (409 says why)."""
     ensure_role(actor, Role.IT, Role.ADMIN)
     ensure_open(sprint)
     items = await _load(session, list(dict.fromkeys(item_ids)))
     open_sprints = await _open_sprints(session, items)
-    refused = [{"item_id": i.id, "reasons": r} for i in items
-               if (r := _refusals(i, sprint, open_sprints))]  # fmt: skip
+    refused = [
+        {"item_id": i.id, "reasons": r} for i in items if (r := _refusals(i, sprint, open_sprints))
+    ]
     if refused:
         raise ItemsRefused(
             f"{len(refused)} of {len(items)} items cannot join: nothing was added.",
@@ -110,8 +118,13 @@ async def add_items(
     new = [item for item in items if item.sprint_id != sprint.id]
     waived = await _check_limits(session, sprint, new, override_reason)
     if waived:
-        record(session, "sprint.override", sprint, actor,
-               {"reason": override_reason, "item_ids": [i.id for i in new], **waived})  # fmt: skip
+        record(
+            session,
+            "sprint.override",
+            sprint,
+            actor,
+            {"reason": override_reason, "item_ids": [i.id for i in new], **waived},
+        )
     for item in new:
         await _join(session, sprint, item, actor)
     await _follow_requests(session, new, actor)
@@ -120,17 +133,28 @@ async def add_items(
 
 async def _join(session: AsyncSession, sprint: Sprint, item: BacklogItem, actor: User) -> None:
     if item.team_id is None:  # a team-less item joins the team's backlog, at its bottom
-        rank = await ranking.rank_at(session, backlog=sprint.team_id, position="bottom",
-                                     moving=item.id)  # fmt: skip
+        rank = await ranking.rank_at(
+            session, backlog=sprint.team_id, position="bottom", moving=item.id
+        )
         item.team_id, item.backlog, item.rank = sprint.team_id, sprint.team_id, rank
     before = item.sprint_id
     item.sprint_id = sprint.id
     await session.flush()
-    record(session, "sprint.item_added", sprint, actor,
-           {"item_id": item.id, "points": item.story_points, "status": item.status})  # fmt: skip
-    record_event(session, type="item.sprint_changed", entity="item", entity_id=item.id,
-                 actor_id=actor.id, data={"before": {"sprint_id": before},
-                                          "after": {"sprint_id": sprint.id}})  # fmt: skip
+    record(
+        session,
+        "sprint.item_added",
+        sprint,
+        actor,
+        {"item_id": item.id, "points": item.story_points, "status": item.status},
+    )
+    record_event(
+        session,
+        type="item.sprint_changed",
+        entity="item",
+        entity_id=item.id,
+        actor_id=actor.id,
+        data={"before": {"sprint_id": before}, "after": {"sprint_id": sprint.id}},
+    )
 
 
 async def _follow_requests(session: AsyncSession, items: list[BacklogItem], actor: User) -> None:
@@ -147,9 +171,19 @@ async def remove_item(session: AsyncSession, *, sprint: Sprint, item_id: int, ac
         raise NotFound("item in this sprint", item_id)
     item.sprint_id = None
     await session.flush()
-    record(session, "sprint.item_removed", sprint, actor,
-           {"item_id": item.id, "points": item.story_points, "status": item.status})  # fmt: skip
-    record_event(session, type="item.sprint_changed", entity="item", entity_id=item.id,
-                 actor_id=actor.id, data={"before": {"sprint_id": sprint.id},
-                                          "after": {"sprint_id": None}})  # fmt: skip
+    record(
+        session,
+        "sprint.item_removed",
+        sprint,
+        actor,
+        {"item_id": item.id, "points": item.story_points, "status": item.status},
+    )
+    record_event(
+        session,
+        type="item.sprint_changed",
+        entity="item",
+        entity_id=item.id,
+        actor_id=actor.id,
+        data={"before": {"sprint_id": sprint.id}, "after": {"sprint_id": None}},
+    )
     await _follow_requests(session, [item], actor)

@@ -89,9 +89,11 @@ async def _events(session: AsyncSession, sprint: Sprint, start: Event) -> list[E
 async def sprint_report(session: AsyncSession, *, sprint: Sprint) -> SprintReport:
     team = await teams_service.get_team(session, team_id=sprint.team_id)
     zone = ZoneInfo(team.timezone)
-    start = await session.scalar(select(Event).where(
-        Event.entity == "sprint", Event.entity_id == sprint.id, Event.type == "sprint.started"
-    ))  # fmt: skip
+    start = await session.scalar(
+        select(Event).where(
+            Event.entity == "sprint", Event.entity_id == sprint.id, Event.type == "sprint.started"
+        )
+    )
     if start is None:  # not started: everything planned so far is the would-be commitment
         return _unstarted(sprint)
     replay = _Replay(items={int(k): dict(v) for k, v in start.data["items"].items()})
@@ -106,12 +108,16 @@ async def sprint_report(session: AsyncSession, *, sprint: Sprint) -> SprintRepor
         replay.apply(event)
         replay.day_end[_local(event.at, zone)] = replay.remaining()
     return SprintReport(
-        sprint_id=sprint.id, state=sprint.state, committed_points=committed,
-        added_points=replay.added, removed_points=replay.removed,
-        completed_points=replay.completed(), carried_over_points=carried,
+        sprint_id=sprint.id,
+        state=sprint.state,
+        committed_points=committed,
+        added_points=replay.added,
+        removed_points=replay.removed,
+        completed_points=replay.completed(),
+        carried_over_points=carried,
         remaining_points=0 if sprint.state is SprintState.CLOSED else replay.remaining(),
         burndown=_burndown(sprint, replay.day_end, committed, zone),
-    )  # fmt: skip
+    )
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> date:
@@ -141,10 +147,16 @@ def _burndown(
 
 def _unstarted(sprint: Sprint) -> SprintReport:
     return SprintReport(
-        sprint_id=sprint.id, state=sprint.state, committed_points=0, added_points=0,
-        removed_points=0, completed_points=0, carried_over_points=0, remaining_points=0,
+        sprint_id=sprint.id,
+        state=sprint.state,
+        committed_points=0,
+        added_points=0,
+        removed_points=0,
+        completed_points=0,
+        carried_over_points=0,
+        remaining_points=0,
         burndown=[],
-    )  # fmt: skip
+    )
 
 
 async def velocity(session: AsyncSession, *, team_id: int, last: int) -> Velocity:

@@ -4,7 +4,7 @@ from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.etag import IfMatch, check_if_match, set_etag
 from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
-from app.core.schemas import Page
+from app.core.schemas import Page, PathId, QueryId
 from app.sprints import lifecycle, planning, report, service
 from app.sprints.models import Sprint, SprintState
 from app.sprints.schemas import (
@@ -34,15 +34,14 @@ async def _out(session: SessionDep, sprints: list[Sprint]) -> list[SprintOut]:
     ]
 
 
-async def _done(session: SessionDep, sprint_id: int, response: Response) -> SprintOut:
+async def _done(session: SessionDep, sprint_id: PathId, response: Response) -> SprintOut:
     await session.commit()
     sprint = await service.get_sprint(session, sprint_id=sprint_id)
     set_etag(response, sprint.version)
     return (await _out(session, [sprint]))[0]
 
 
-@router.post("", status_code=201, summary="Plan a sprint (IT)",
-             responses=error_responses(403, 422))  # fmt: skip
+@router.post("", status_code=201, summary="Plan a sprint (IT)", responses=error_responses(403, 422))
 async def create_sprint(
     body: SprintCreate, response: Response, session: SessionDep, actor: CurrentUser
 ) -> SprintOut:
@@ -53,10 +52,15 @@ async def create_sprint(
 
 @router.get("", summary="List sprints", responses=error_responses(400, 422))
 async def list_sprints(
-    request: Request, response: Response, session: SessionDep, viewer: CurrentUser,
-    team_id: int | None = None, state: SprintState | None = None,
-    limit: Limit = 50, cursor: Cursor = None,
-) -> Page[SprintOut]:  # fmt: skip
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    viewer: CurrentUser,
+    team_id: QueryId = None,
+    state: SprintState | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[SprintOut]:
     sprints, last_id = await service.list_sprints(
         session, team_id=team_id, state=state, limit=limit, after_id=decode_id_cursor(cursor)
     )
@@ -67,19 +71,24 @@ async def list_sprints(
 
 @router.get("/{sprint_id}", summary="One sprint", responses=error_responses(404))
 async def get_sprint(
-    sprint_id: int, response: Response, session: SessionDep, viewer: CurrentUser
+    sprint_id: PathId, response: Response, session: SessionDep, viewer: CurrentUser
 ) -> SprintOut:
     sprint = await service.get_sprint(session, sprint_id=sprint_id)
     set_etag(response, sprint.version)
     return (await _out(session, [sprint]))[0]
 
 
-@router.patch("/{sprint_id}", summary="Change a planned or active sprint (IT)",
-              responses=_WRITE_ERRORS)  # fmt: skip
+@router.patch(
+    "/{sprint_id}", summary="Change a planned or active sprint (IT)", responses=_WRITE_ERRORS
+)
 async def update_sprint(
-    sprint_id: int, body: SprintUpdate, response: Response, session: SessionDep,
-    actor: CurrentUser, if_match: IfMatch = None,
-) -> SprintOut:  # fmt: skip
+    sprint_id: PathId,
+    body: SprintUpdate,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentUser,
+    if_match: IfMatch = None,
+) -> SprintOut:
     sprint = await service.get_sprint(session, sprint_id=sprint_id)
     check_if_match(if_match, sprint.version)
     await service.update_sprint(session, sprint=sprint, data=body, actor=actor)
@@ -94,18 +103,27 @@ async def update_sprint(
     responses=_WRITE_ERRORS,
 )
 async def add_items(
-    sprint_id: int, body: AddItems, response: Response, session: SessionDep, actor: CurrentUser
+    sprint_id: PathId, body: AddItems, response: Response, session: SessionDep, actor: CurrentUser
 ) -> SprintOut:
     sprint = await service.get_sprint(session, sprint_id=sprint_id, lock=True)
-    await planning.add_items(session, sprint=sprint, item_ids=body.item_ids,
-                             override_reason=body.override_reason, actor=actor)  # fmt: skip
+    await planning.add_items(
+        session,
+        sprint=sprint,
+        item_ids=body.item_ids,
+        override_reason=body.override_reason,
+        actor=actor,
+    )
     return await _done(session, sprint_id, response)
 
 
-@router.delete("/{sprint_id}/items/{item_id}", status_code=204,
-               summary="Return an item to the backlog", responses=_WRITE_ERRORS)  # fmt: skip
+@router.delete(
+    "/{sprint_id}/items/{item_id}",
+    status_code=204,
+    summary="Return an item to the backlog",
+    responses=_WRITE_ERRORS,
+)
 async def remove_item(
-    sprint_id: int, item_id: int, session: SessionDep, actor: CurrentUser
+    sprint_id: PathId, item_id: PathId, session: SessionDep, actor: CurrentUser
 ) -> Response:
     sprint = await service.get_sprint(session, sprint_id=sprint_id, lock=True)
     await planning.remove_item(session, sprint=sprint, item_id=item_id, actor=actor)
@@ -113,34 +131,57 @@ async def remove_item(
     return Response(status_code=204)
 
 
-@router.post("/{sprint_id}/start", summary="Start the sprint: snapshots the commitment",
-             responses=_WRITE_ERRORS)  # fmt: skip
+@router.post(
+    "/{sprint_id}/start",
+    summary="Start the sprint: snapshots the commitment",
+    responses=_WRITE_ERRORS,
+)
 async def start_sprint(
-    sprint_id: int, response: Response, session: SessionDep, actor: CurrentUser,
+    sprint_id: PathId,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentUser,
     if_match: IfMatch = None,
-) -> SprintOut:  # fmt: skip
+) -> SprintOut:
     sprint = await service.get_sprint(session, sprint_id=sprint_id, lock=True)
     check_if_match(if_match, sprint.version)
     await lifecycle.start(session, sprint=sprint, actor=actor)
     return await _done(session, sprint_id, response)
 
 
-@router.post("/{sprint_id}/close", summary="Close the sprint and carry unfinished items over",
-             responses=_WRITE_ERRORS)  # fmt: skip
+@router.post(
+    "/{sprint_id}/close",
+    summary="Close the sprint and carry unfinished items over",
+    responses=_WRITE_ERRORS,
+)
 async def close_sprint(
-    sprint_id: int, response: Response, session: SessionDep, actor: CurrentUser,
-    body: CloseSprint | None = None, if_match: IfMatch = None,
-) -> SprintOut:  # fmt: skip
+    sprint_id: PathId,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentUser,
+    body: CloseSprint | None = None,
+    if_match: IfMatch = None,
+) -> SprintOut:
     sprint = await service.get_sprint(session, sprint_id=sprint_id, lock=True)
     check_if_match(if_match, sprint.version)
     body = body or CloseSprint()
-    await lifecycle.close(session, sprint=sprint, carry_over=body.carry_over,
-                          next_sprint_id=body.next_sprint_id, actor=actor)  # fmt: skip
+    await lifecycle.close(
+        session,
+        sprint=sprint,
+        carry_over=body.carry_over,
+        next_sprint_id=body.next_sprint_id,
+        actor=actor,
+    )
     return await _done(session, sprint_id, response)
 
 
-@router.get("/{sprint_id}/report", summary="Commitment, scope change, completion, burndown",
-            responses=error_responses(404))  # fmt: skip
-async def sprint_report(sprint_id: int, session: SessionDep, viewer: CurrentUser) -> SprintReport:
+@router.get(
+    "/{sprint_id}/report",
+    summary="Commitment, scope change, completion, burndown",
+    responses=error_responses(404),
+)
+async def sprint_report(
+    sprint_id: PathId, session: SessionDep, viewer: CurrentUser
+) -> SprintReport:
     sprint = await service.get_sprint(session, sprint_id=sprint_id)
     return await report.sprint_report(session, sprint=sprint)

@@ -3,7 +3,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from app.core.schemas import InputModel, OutputModel
+from app.core.schemas import Id, InputModel, OutputModel
 from app.sprints.models import SprintState
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -25,7 +25,7 @@ class _Dates(InputModel):
 
 
 class SprintCreate(_Dates):
-    team_id: int
+    team_id: Id
     name: Name
     goal: Goal | None = None
     start_date: date | None = None
@@ -44,13 +44,13 @@ class SprintUpdate(_Dates):
 
 
 class AddItems(InputModel):
-    item_ids: Annotated[list[int], Field(min_length=1, max_length=500)]
+    item_ids: Annotated[list[Id], Field(min_length=1, max_length=500)]
     override_reason: Annotated[str, StringConstraints(min_length=1, max_length=2_000)] | None = None
 
 
 class CloseSprint(InputModel):
     carry_over: Literal["backlog", "next"] = "backlog"
-    next_sprint_id: int | None = None
+    next_sprint_id: Id | None = None
 
     @model_validator(mode="after")
     def _next_needs_a_sprint(self) -> "CloseSprint":
@@ -61,7 +61,7 @@ class CloseSprint(InputModel):
 
 class SprintOut(OutputModel):
     id: int
-    team_id: int
+    team_id: Id
     name: str
     goal: str | None
     start_date: date | None

@@ -28,8 +28,9 @@ def snapshot(sprint: Sprint) -> dict[str, Any]:
 
 
 def record(session: AsyncSession, type: str, sprint: Sprint, actor: User, data: Any) -> None:
-    record_event(session, type=type, entity="sprint", entity_id=sprint.id, actor_id=actor.id,
-                 data=data)  # fmt: skip
+    record_event(
+        session, type=type, entity="sprint", entity_id=sprint.id, actor_id=actor.id, data=data
+    )
 
 
 def ensure_open(sprint: Sprint) -> None:
@@ -88,9 +89,13 @@ async def update_sprint(
 
 
 async def list_sprints(
-    session: AsyncSession, *, team_id: int | None, state: SprintState | None, limit: int,
+    session: AsyncSession,
+    *,
+    team_id: int | None,
+    state: SprintState | None,
+    limit: int,
     after_id: int | None,
-) -> tuple[list[Sprint], int | None]:  # fmt: skip
+) -> tuple[list[Sprint], int | None]:
     query = select(Sprint).order_by(Sprint.id).limit(limit + 1)
     if team_id is not None:
         query = query.where(Sprint.team_id == team_id)

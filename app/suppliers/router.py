@@ -4,7 +4,7 @@ from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.etag import IfMatch, check_if_match, set_etag
 from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
-from app.core.schemas import Page
+from app.core.schemas import Page, PathId
 from app.suppliers import service
 from app.suppliers.models import Supplier, SupplierAssessment
 from app.suppliers.schemas import SupplierCreate, SupplierDetail, SupplierOut, SupplierUpdate
@@ -15,13 +15,16 @@ router = APIRouter(prefix="/api/v1/suppliers", tags=["suppliers"], responses=err
 
 def supplier_out(supplier: Supplier) -> SupplierOut:
     return SupplierOut.model_validate(
-        {**{c.key: getattr(supplier, c.key) for c in Supplier.__table__.columns},
-         "security_approved": supplier.approved_on(service.today())}
-    )  # fmt: skip
+        {
+            **{c.key: getattr(supplier, c.key) for c in Supplier.__table__.columns},
+            "security_approved": supplier.approved_on(service.today()),
+        }
+    )
 
 
-@router.post("", status_code=201, summary="Add a supplier (IT)",
-             responses=error_responses(403, 409, 422))  # fmt: skip
+@router.post(
+    "", status_code=201, summary="Add a supplier (IT)", responses=error_responses(403, 409, 422)
+)
 async def create_supplier(
     body: SupplierCreate, response: Response, session: SessionDep, actor: CurrentUser
 ) -> SupplierOut:
@@ -34,10 +37,14 @@ async def create_supplier(
 
 @router.get("", summary="The supplier directory", responses=error_responses(400, 422))
 async def list_suppliers(
-    request: Request, response: Response, session: SessionDep, viewer: CurrentUser,
-    security_assessment: SupplierAssessment | None = None, limit: Limit = 50,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    viewer: CurrentUser,
+    security_assessment: SupplierAssessment | None = None,
+    limit: Limit = 50,
     cursor: Cursor = None,
-) -> Page[SupplierOut]:  # fmt: skip
+) -> Page[SupplierOut]:
     suppliers, last_id = await service.list_suppliers(
         session, assessment=security_assessment, limit=limit, after_id=decode_id_cursor(cursor)
     )
@@ -46,16 +53,20 @@ async def list_suppliers(
     return Page[SupplierOut](items=[supplier_out(s) for s in suppliers], next_cursor=next_cursor)
 
 
-@router.get("/{supplier_id}", summary="A supplier, with the requests and items depending on it",
-            responses=error_responses(404))  # fmt: skip
+@router.get(
+    "/{supplier_id}",
+    summary="A supplier, with the requests and items depending on it",
+    responses=error_responses(404),
+)
 async def get_supplier(
-    supplier_id: int, response: Response, session: SessionDep, viewer: CurrentUser
+    supplier_id: PathId, response: Response, session: SessionDep, viewer: CurrentUser
 ) -> SupplierDetail:
     supplier = await service.get_supplier(session, supplier_id=supplier_id)
     request_ids, item_ids = await service.dependents(session, supplier_id=supplier.id)
     set_etag(response, supplier.version)
-    return SupplierDetail(**supplier_out(supplier).model_dump(), request_ids=request_ids,
-                          item_ids=item_ids)  # fmt: skip
+    return SupplierDetail(
+        **supplier_out(supplier).model_dump(), request_ids=request_ids, item_ids=item_ids
+    )
 
 
 @router.patch(
@@ -64,9 +75,13 @@ async def get_supplier(
     responses=error_responses(403, 404, 409, 412, 422),
 )
 async def update_supplier(
-    supplier_id: int, body: SupplierUpdate, response: Response, session: SessionDep,
-    actor: CurrentUser, if_match: IfMatch = None,
-) -> SupplierOut:  # fmt: skip
+    supplier_id: PathId,
+    body: SupplierUpdate,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentUser,
+    if_match: IfMatch = None,
+) -> SupplierOut:
     supplier = await service.get_supplier(session, supplier_id=supplier_id)
     check_if_match(if_match, supplier.version)
     await service.update_supplier(session, supplier=supplier, data=body, actor=actor)

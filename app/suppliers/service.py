@@ -19,8 +19,15 @@ from app.suppliers.schemas import SupplierCreate, SupplierUpdate
 from app.users.models import Role, User
 
 SECURITY_FIELDS = frozenset({"security_assessment", "valid_until"})
-FIELDS = ("name", "services", "contact", "contract_end", "notes", "security_assessment",
-          "valid_until")  # fmt: skip
+FIELDS = (
+    "name",
+    "services",
+    "contact",
+    "contract_end",
+    "notes",
+    "security_assessment",
+    "valid_until",
+)
 
 
 class SupplierNameTaken(Conflict):
@@ -35,8 +42,9 @@ def _authorize(actor: User, fields: set[str]) -> None:
     """Security users set the security assessment; IT and admins everything else."""
     if actor.role is Role.SECURITY:
         if other := sorted(fields - SECURITY_FIELDS):
-            raise FieldForbidden(f"Security users set only {', '.join(sorted(SECURITY_FIELDS))}.",
-                                 fields=other)  # fmt: skip
+            raise FieldForbidden(
+                f"Security users set only {', '.join(sorted(SECURITY_FIELDS))}.", fields=other
+            )
     elif actor.role in (Role.IT, Role.ADMIN):
         if mine := sorted(fields & SECURITY_FIELDS):
             raise FieldForbidden("Only security users assess suppliers.", fields=mine)
@@ -61,8 +69,14 @@ async def create_supplier(session: AsyncSession, *, data: SupplierCreate, actor:
     _authorize(actor, set(data.model_dump(exclude_unset=True, exclude_defaults=True)))
     supplier = Supplier(**data.model_dump())
     await _flush(session, supplier)
-    record_event(session, type="supplier.created", entity="supplier", entity_id=supplier.id,
-                 actor_id=actor.id, data={"before": {}, "after": _snapshot(supplier)})  # fmt: skip
+    record_event(
+        session,
+        type="supplier.created",
+        entity="supplier",
+        entity_id=supplier.id,
+        actor_id=actor.id,
+        data={"before": {}, "after": _snapshot(supplier)},
+    )
     return supplier
 
 
@@ -79,8 +93,14 @@ async def update_supplier(
         supplier.assessed_at = utcnow()
     await _flush(session, supplier)
     if (change := diff(before, _snapshot(supplier)))["after"]:
-        record_event(session, type="supplier.updated", entity="supplier", entity_id=supplier.id,
-                     actor_id=actor.id, data=change)  # fmt: skip
+        record_event(
+            session,
+            type="supplier.updated",
+            entity="supplier",
+            entity_id=supplier.id,
+            actor_id=actor.id,
+            data=change,
+        )
     return supplier
 
 
@@ -92,9 +112,12 @@ async def get_supplier(session: AsyncSession, *, supplier_id: int) -> Supplier:
 
 
 async def list_suppliers(
-    session: AsyncSession, *, assessment: SupplierAssessment | None, limit: int,
+    session: AsyncSession,
+    *,
+    assessment: SupplierAssessment | None,
+    limit: int,
     after_id: int | None,
-) -> tuple[list[Supplier], int | None]:  # fmt: skip
+) -> tuple[list[Supplier], int | None]:
     query = select(Supplier).order_by(Supplier.id).limit(limit + 1)
     if assessment is not None:
         query = query.where(Supplier.security_assessment == assessment)
@@ -106,14 +129,24 @@ async def list_suppliers(
 
 async def dependents(session: AsyncSession, *, supplier_id: int) -> tuple[list[int], list[int]]:
     """The requests that name this supplier, and their backlog items."""
-    request_ids = list(await session.scalars(
-        select(Assessment.request_id).where(Assessment.supplier_id == supplier_id)
-        .order_by(Assessment.request_id)
-    ))  # fmt: skip
-    item_ids = list(await session.scalars(
-        select(BacklogItem.id).where(BacklogItem.request_id.in_(request_ids))
-        .order_by(BacklogItem.id)
-    )) if request_ids else []  # fmt: skip
+    request_ids = list(
+        await session.scalars(
+            select(Assessment.request_id)
+            .where(Assessment.supplier_id == supplier_id)
+            .order_by(Assessment.request_id)
+        )
+    )
+    item_ids = (
+        list(
+            await session.scalars(
+                select(BacklogItem.id)
+                .where(BacklogItem.request_id.in_(request_ids))
+                .order_by(BacklogItem.id)
+            )
+        )
+        if request_ids
+        else []
+    )
     return request_ids, item_ids
 
 

@@ -6,7 +6,7 @@ from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.etag import IfMatch, check_if_match, set_etag
 from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
-from app.core.schemas import Page
+from app.core.schemas import Page, PathId
 from app.sprints import report
 from app.teams import service
 from app.teams.models import Team
@@ -18,13 +18,16 @@ router = APIRouter(prefix="/api/v1/teams", tags=["teams"], responses=error_respo
 
 def team_out(team: Team) -> TeamOut:
     return TeamOut.model_validate(
-        {**{c.key: getattr(team, c.key) for c in Team.__table__.columns},
-         "members": team.member_ids}
-    )  # fmt: skip
+        {
+            **{c.key: getattr(team, c.key) for c in Team.__table__.columns},
+            "members": team.member_ids,
+        }
+    )
 
 
-@router.post("", status_code=201, summary="Create a team (IT)",
-             responses=error_responses(403, 409, 422))  # fmt: skip
+@router.post(
+    "", status_code=201, summary="Create a team (IT)", responses=error_responses(403, 409, 422)
+)
 async def create_team(
     body: TeamCreate, response: Response, session: SessionDep, actor: CurrentUser
 ) -> TeamOut:
@@ -37,9 +40,13 @@ async def create_team(
 
 @router.get("", summary="List teams", responses=error_responses(400, 422))
 async def list_teams(
-    request: Request, response: Response, session: SessionDep, viewer: CurrentUser,
-    limit: Limit = 50, cursor: Cursor = None,
-) -> Page[TeamOut]:  # fmt: skip
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    viewer: CurrentUser,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[TeamOut]:
     teams, last_id = await service.list_teams(
         session, limit=limit, after_id=decode_id_cursor(cursor)
     )
@@ -50,19 +57,26 @@ async def list_teams(
 
 @router.get("/{team_id}", summary="One team", responses=error_responses(404))
 async def get_team(
-    team_id: int, response: Response, session: SessionDep, viewer: CurrentUser
+    team_id: PathId, response: Response, session: SessionDep, viewer: CurrentUser
 ) -> TeamOut:
     team = await service.get_team(session, team_id=team_id)
     set_etag(response, team.version)
     return team_out(team)
 
 
-@router.patch("/{team_id}", summary="Change a team (IT); `members` replaces the list",
-              responses=error_responses(403, 404, 409, 412, 422))  # fmt: skip
+@router.patch(
+    "/{team_id}",
+    summary="Change a team (IT); `members` replaces the list",
+    responses=error_responses(403, 404, 409, 412, 422),
+)
 async def update_team(
-    team_id: int, body: TeamUpdate, response: Response, session: SessionDep,
-    actor: CurrentUser, if_match: IfMatch = None,
-) -> TeamOut:  # fmt: skip
+    team_id: PathId,
+    body: TeamUpdate,
+    response: Response,
+    session: SessionDep,
+    actor: CurrentUser,
+    if_match: IfMatch = None,
+) -> TeamOut:
     team = await service.get_team(session, team_id=team_id)
     check_if_match(if_match, team.version)
     await service.update_team(session, team=team, data=body, actor=actor)
@@ -71,11 +85,16 @@ async def update_team(
     return team_out(team)
 
 
-@router.get("/{team_id}/velocity", summary="Committed vs completed points of recent sprints",
-            responses=error_responses(404, 422))  # fmt: skip
+@router.get(
+    "/{team_id}/velocity",
+    summary="Committed vs completed points of recent sprints",
+    responses=error_responses(404, 422),
+)
 async def velocity(
-    team_id: int, session: SessionDep, viewer: CurrentUser,
+    team_id: PathId,
+    session: SessionDep,
+    viewer: CurrentUser,
     last: Annotated[int, Query(ge=1, le=50, description="how many closed sprints")] = 3,
-) -> Velocity:  # fmt: skip
+) -> Velocity:
     await service.get_team(session, team_id=team_id)
     return await report.velocity(session, team_id=team_id, last=last)

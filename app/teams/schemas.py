@@ -4,7 +4,7 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from app.core.schemas import InputModel, OutputModel
+from app.core.schemas import Id, InputModel, OutputModel
 
 
 def _iana(name: str) -> str:
@@ -16,7 +16,7 @@ def _iana(name: str) -> str:
 _ZONES = frozenset(available_timezones())
 TimeZone = Annotated[str, AfterValidator(_iana)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Members = Annotated[list[int], Field(max_length=200)]
+Members = Annotated[list[Id], Field(max_length=200)]
 
 
 class TeamCreate(InputModel):

@@ -40,9 +40,10 @@ async def _check_members(session: AsyncSession, user_ids: list[int]) -> list[int
         if missing := [user_id for user_id in unique if user_id not in found]:
             raise UnprocessableEntity(
                 "Some members are not users.",
-                errors=[{"loc": ["body", "members"], "msg": f"no user {user_id}"}
-                        for user_id in missing],
-            )  # fmt: skip
+                errors=[
+                    {"loc": ["body", "members"], "msg": f"no user {user_id}"} for user_id in missing
+                ],
+            )
     return unique
 
 
@@ -63,8 +64,14 @@ async def create_team(session: AsyncSession, *, data: TeamCreate, actor: User) -
     team = Team(**data.model_dump(exclude={"members"}))
     team.members = [TeamMember(user_id=user_id) for user_id in members]
     await _flush_unique(session, team)
-    record_event(session, type="team.created", entity="team", entity_id=team.id,
-                 actor_id=actor.id, data={"before": {}, "after": _snapshot(team)})  # fmt: skip
+    record_event(
+        session,
+        type="team.created",
+        entity="team",
+        entity_id=team.id,
+        actor_id=actor.id,
+        data={"before": {}, "after": _snapshot(team)},
+    )
     return team
 
 
@@ -80,8 +87,14 @@ async def update_team(session: AsyncSession, *, team: Team, data: TeamUpdate, ac
         setattr(team, name, value)
     await _flush_unique(session, team)
     if (change := diff(before, _snapshot(team)))["after"]:
-        record_event(session, type="team.updated", entity="team", entity_id=team.id,
-                     actor_id=actor.id, data=change)  # fmt: skip
+        record_event(
+            session,
+            type="team.updated",
+            entity="team",
+            entity_id=team.id,
+            actor_id=actor.id,
+            data=change,
+        )
     return team
 
 

@@ -13,7 +13,7 @@ from app.core.pagination import (
     encode_id_cursor,
     set_next_link,
 )
-from app.core.schemas import Page
+from app.core.schemas import Page, PathId
 from app.users import service
 from app.users.auth import CurrentUser
 from app.users.models import Role
@@ -61,7 +61,7 @@ async def list_users(
 @router.get(
     "/users/{user_id}", summary="One user (admin, or yourself)", responses=error_responses(403, 404)
 )
-async def get_user(user_id: int, session: SessionDep, actor: CurrentUser) -> UserOut:
+async def get_user(user_id: PathId, session: SessionDep, actor: CurrentUser) -> UserOut:
     user = await service.get_user(session, user_id=user_id)
     service.ensure_admin_or_self(actor, user.id)
     return UserOut.model_validate(user)
@@ -74,7 +74,7 @@ async def get_user(user_id: int, session: SessionDep, actor: CurrentUser) -> Use
     responses=error_responses(403, 404, 409, 422),
 )
 async def update_user(
-    user_id: int, body: UserUpdate, session: SessionDep, actor: CurrentUser
+    user_id: PathId, body: UserUpdate, session: SessionDep, actor: CurrentUser
 ) -> UserOut:
     user = await service.get_user(session, user_id=user_id)
     service.ensure_role(actor, Role.ADMIN)
@@ -90,7 +90,7 @@ async def update_user(
     responses=error_responses(403, 404, 409, 422),
 )
 async def create_token(
-    user_id: int,
+    user_id: PathId,
     session: SessionDep,
     actor: CurrentUser,
     settings: SettingsDep,
@@ -112,7 +112,7 @@ async def create_token(
     summary="A user's tokens, without their secrets (admin, or yourself)",
     responses=error_responses(403, 404),
 )
-async def list_tokens(user_id: int, session: SessionDep, actor: CurrentUser) -> list[TokenOut]:
+async def list_tokens(user_id: PathId, session: SessionDep, actor: CurrentUser) -> list[TokenOut]:
     user = await service.get_user(session, user_id=user_id)
     service.ensure_admin_or_self(actor, user.id)
     return [TokenOut.model_validate(t) for t in await service.list_tokens(session, user_id=user.id)]
@@ -124,7 +124,7 @@ async def list_tokens(user_id: int, session: SessionDep, actor: CurrentUser) -> 
     summary="Revoke a token (admin, or its owner)",
     responses=error_responses(404),
 )
-async def revoke_token(token_id: int, session: SessionDep, actor: CurrentUser) -> Response:
+async def revoke_token(token_id: PathId, session: SessionDep, actor: CurrentUser) -> Response:
     await service.revoke_token(session, token_id=token_id, actor=actor)
     await session.commit()
     return Response(status_code=204)

@@ -40,13 +40,21 @@ def ensure_role(actor: User, *roles: Role) -> None:
 
 
 def _record(
-    session: AsyncSession, type: str, entity: str, entity_id: int, actor: User | None,
+    session: AsyncSession,
+    type: str,
+    entity: str,
+    entity_id: int,
+    actor: User | None,
     data: dict[str, Any],
-) -> None:  # fmt: skip
+) -> None:
     record_event(
-        session, type=type, entity=entity, entity_id=entity_id,
-        actor_id=actor.id if actor else None, data=data,
-    )  # fmt: skip
+        session,
+        type=type,
+        entity=entity,
+        entity_id=entity_id,
+        actor_id=actor.id if actor else None,
+        data=data,
+    )
 
 
 def _public(user: User) -> dict[str, object]:
@@ -147,9 +155,13 @@ async def create_token(
     session.add(token)
     await session.flush()
     _record(
-        session, "token.created", "token", token.id, actor,
+        session,
+        "token.created",
+        "token",
+        token.id,
+        actor,
         {"user_id": user.id, "name": name, "expires_at": token.expires_at},
-    )  # fmt: skip
+    )
     return token, secret
 
 

@@ -12,9 +12,12 @@ from tests.core.test_errors import assert_problem
 async def _approved(session: AsyncSession, **assessment: object) -> int:
     requester, _ = await make_user(session, role=Role.MARKETING)
     request = await make_request(
-        session, requester=requester, status=RequestStatus.APPROVED, target_date="2027-05-20",
+        session,
+        requester=requester,
+        status=RequestStatus.APPROVED,
+        target_date="2027-05-20",
         **({"assessment": assessment} if assessment else {}),
-    )  # fmt: skip
+    )
     return request.id
 
 
@@ -45,8 +48,7 @@ async def test_conversion_into_given_items_and_review_carries_clearance(
     api: AsyncClient, session: AsyncSession
 ) -> None:
     requester, _ = await make_user(session, role=Role.MARKETING)
-    request = await make_request(session, requester=requester,
-                                 status=RequestStatus.SECURITY_REVIEW)  # fmt: skip
+    request = await make_request(session, requester=requester, status=RequestStatus.SECURITY_REVIEW)
     _, it = await make_user(session, role=Role.IT)
     _, security = await make_user(session, role=Role.SECURITY)
     url = f"/api/v1/requests/{request.id}"
@@ -72,12 +74,14 @@ async def test_only_approved_requests_convert_and_only_it_converts(
     approved_id = await _approved(session)
     resp = await api.post(f"/api/v1/requests/{approved_id}/convert", headers=marketing)
     assert_problem(resp, 403, "forbidden")
-    assert_problem(await api.post("/api/v1/requests/999999/convert", headers=it), 404,
-                   "not-found")  # fmt: skip
+    assert_problem(await api.post("/api/v1/requests/999999/convert", headers=it), 404, "not-found")
     again = await api.post(f"/api/v1/requests/{approved_id}/convert", headers=it)
     assert again.status_code == 201
-    assert_problem(await api.post(f"/api/v1/requests/{approved_id}/convert", headers=it), 409,
-                   "invalid-transition")  # fmt: skip
+    assert_problem(
+        await api.post(f"/api/v1/requests/{approved_id}/convert", headers=it),
+        409,
+        "invalid-transition",
+    )
 
 
 async def test_request_follows_its_items_there_and_back(
@@ -86,12 +90,14 @@ async def test_request_follows_its_items_there_and_back(
     request_id = await _approved(session)
     _, it = await make_user(session, role=Role.IT)
     body = {"items": [{"title": "One"}, {"title": "Two"}, {"title": "Three"}]}
-    one, two, three = (await api.post(f"/api/v1/requests/{request_id}/convert", json=body,
-                                      headers=it)).json()["items"]  # fmt: skip
+    one, two, three = (
+        await api.post(f"/api/v1/requests/{request_id}/convert", json=body, headers=it)
+    ).json()["items"]
 
     async def status_after(item: dict[str, object], new_status: str) -> str:
-        resp = await api.patch(f"/api/v1/items/{item['id']}",
-                               json=READY_FIELDS | {"status": new_status}, headers=it)  # fmt: skip
+        resp = await api.patch(
+            f"/api/v1/items/{item['id']}", json=READY_FIELDS | {"status": new_status}, headers=it
+        )
         assert resp.status_code == 200, resp.text
         request = await api.get(f"/api/v1/requests/{request_id}", headers=it)
         return str(request.json()["status"])
@@ -106,5 +112,8 @@ async def test_request_follows_its_items_there_and_back(
     history = (await api.get(f"/api/v1/requests/{request_id}/history", headers=it)).json()
     derived = [e for e in history["items"] if e["type"] == "request.delivery_status_changed"]
     assert [e["data"]["after"]["status"] for e in derived] == [
-        "in_delivery", "delivered", "in_delivery", "delivered",
-    ]  # fmt: skip
+        "in_delivery",
+        "delivered",
+        "in_delivery",
+        "delivered",
+    ]

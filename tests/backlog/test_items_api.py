@@ -21,8 +21,9 @@ async def _count(session: AsyncSession) -> int:
 async def test_it_creates_an_item_at_the_bottom(api: AsyncClient, login_as: LoginAs) -> None:
     it = await login_as(Role.IT)
     first = await api.post("/api/v1/items", json={"title": "A"}, headers=it)
-    second = await api.post("/api/v1/items", json={"title": "B", "labels": ["seo", "seo"]},
-                            headers=it)  # fmt: skip
+    second = await api.post(
+        "/api/v1/items", json={"title": "B", "labels": ["seo", "seo"]}, headers=it
+    )
     assert first.status_code == second.status_code == 201
     body = second.json()
     assert body["key"] == f"BB-{body['id']}"
@@ -79,17 +80,20 @@ async def test_marketing_reads_but_does_not_write(
     marketing = await login_as(Role.MARKETING)
     item = await make_item(session)
     assert (await api.get(f"/api/v1/items/{item.id}", headers=marketing)).status_code == 200
-    assert_problem(await api.post("/api/v1/items", json={"title": "x"}, headers=marketing), 403,
-                   "forbidden")  # fmt: skip
+    assert_problem(
+        await api.post("/api/v1/items", json={"title": "x"}, headers=marketing), 403, "forbidden"
+    )
     patch = await api.patch(f"/api/v1/items/{item.id}", json={"title": "y"}, headers=marketing)
     assert_problem(patch, 403, "forbidden")
-    move = await api.post(f"/api/v1/items/{item.id}/move", json={"position": "top"},
-                          headers=marketing)  # fmt: skip
+    move = await api.post(
+        f"/api/v1/items/{item.id}/move", json={"position": "top"}, headers=marketing
+    )
     assert_problem(move, 403, "forbidden")
 
 
-async def test_wsjf_is_cost_of_delay_over_size(api: AsyncClient, session: AsyncSession,
-                                               login_as: LoginAs) -> None:  # fmt: skip
+async def test_wsjf_is_cost_of_delay_over_size(
+    api: AsyncClient, session: AsyncSession, login_as: LoginAs
+) -> None:
     it = await login_as(Role.IT)
     item = await make_item(session, business_value=8, time_criticality=5, risk_reduction=2)
     url = f"/api/v1/items/{item.id}"
@@ -106,8 +110,9 @@ async def test_sort_by_wsjf_descending_puts_unscored_last(
     it = await login_as(Role.IT)
     low = await make_item(session, title="low", business_value=2, story_points=8)
     none = await make_item(session, title="none")
-    high = await make_item(session, title="high", business_value=9, time_criticality=9,
-                           story_points=2)  # fmt: skip
+    high = await make_item(
+        session, title="high", business_value=9, time_criticality=9, story_points=2
+    )
     items = (await api.get("/api/v1/items?sort=-wsjf", headers=it)).json()["items"]
     assert [i["id"] for i in items] == [high.id, low.id, none.id]
 
@@ -123,8 +128,9 @@ async def test_ready_needs_the_definition_of_ready(
     assert body["missing"] == ["acceptance_criteria", "stability_impact", "security_impact"]
     assert (await api.get(url, headers=it)).json()["status"] == "new"
     # Leaving `new` straight for work is the same gate; cancelling is not.
-    assert_problem(await api.patch(url, json={"status": "in_progress"}, headers=it), 422,
-                   "not-ready")  # fmt: skip
+    assert_problem(
+        await api.patch(url, json={"status": "in_progress"}, headers=it), 422, "not-ready"
+    )
     fields = {k: v for k, v in READY_FIELDS.items() if k != "story_points"}
     ready = await api.patch(url, json=fields | {"status": "ready"}, headers=it)
     assert ready.status_code == 200, ready.text
@@ -140,14 +146,17 @@ async def test_high_security_items_need_clearance_by_security(
     it_h, security_h, admin_h = [await login_as(r) for r in (Role.IT, Role.SECURITY, Role.ADMIN)]
     item = await make_item(session, **READY_FIELDS | {"security_impact": "high"})
     url = f"/api/v1/items/{item.id}"
-    body = assert_problem(await api.patch(url, json={"status": "ready"}, headers=it_h), 422,
-                          "not-ready")  # fmt: skip
+    body = assert_problem(
+        await api.patch(url, json={"status": "ready"}, headers=it_h), 422, "not-ready"
+    )
     assert body["missing"] == ["security_cleared"]
     for headers in (it_h, admin_h):
-        assert_problem(await api.post(f"{url}/security-clearance", headers=headers), 403,
-                       "forbidden")  # fmt: skip
-    cleared = await api.post(f"{url}/security-clearance", json={"notes": "WAF in place"},
-                             headers=security_h)  # fmt: skip
+        assert_problem(
+            await api.post(f"{url}/security-clearance", headers=headers), 403, "forbidden"
+        )
+    cleared = await api.post(
+        f"{url}/security-clearance", json={"notes": "WAF in place"}, headers=security_h
+    )
     assert cleared.json()["security_cleared"] is True
     assert (await api.patch(url, json={"status": "ready"}, headers=it_h)).status_code == 200
 
@@ -163,11 +172,13 @@ async def test_lowering_impact_needs_security_and_raising_withdraws_clearance(
     assert (await api.get(url, headers=it)).json()["security_impact"] == "high"
     by_security = await api.patch(url, json={"security_impact": "medium"}, headers=security)
     assert by_security.json()["security_impact"] == "medium"
-    assert_problem(await api.patch(url, json={"title": "x"}, headers=security), 403,
-                   "field-forbidden")  # fmt: skip
+    assert_problem(
+        await api.patch(url, json={"title": "x"}, headers=security), 403, "field-forbidden"
+    )
     await api.post(f"{url}/security-clearance", headers=security)
-    raised = await api.patch(url, json={"personal_data": True, "external_exposure": True},
-                             headers=it)  # fmt: skip
+    raised = await api.patch(
+        url, json={"personal_data": True, "external_exposure": True}, headers=it
+    )
     assert raised.json()["security_cleared"] is False
     assert raised.json()["security_review_required"] is True
 
@@ -202,8 +213,10 @@ async def test_item_history_comments_and_delete(
     assert [c["body"] for c in comments] == ["Design klaar?"]
     history = (await api.get(f"{url}/history", headers=it)).json()["items"]
     assert [e["type"] for e in history] == ["item.created", "item.updated", "item.commented"]
-    assert history[1]["data"] == {"before": {"title": "Landing page"},
-                                  "after": {"title": "Renamed"}}  # fmt: skip
+    assert history[1]["data"] == {
+        "before": {"title": "Landing page"},
+        "after": {"title": "Renamed"},
+    }
     stale = await api.delete(url, headers=it | {"If-Match": '"1"'})
     assert_problem(stale, 412, "precondition-failed")
     assert (await api.delete(url, headers=it)).status_code == 204
@@ -222,11 +235,13 @@ async def test_if_match_and_idempotency_on_items(api: AsyncClient, login_as: Log
     assert_problem(resp, 412, "precondition-failed")
 
 
-async def test_null_for_a_required_field_is_422(api: AsyncClient, session: AsyncSession,
-                                                login_as: LoginAs) -> None:  # fmt: skip
+async def test_null_for_a_required_field_is_422(
+    api: AsyncClient, session: AsyncSession, login_as: LoginAs
+) -> None:
     item = await make_item(session)
-    resp = await api.patch(f"/api/v1/items/{item.id}", json={"title": None},
-                           headers=await login_as(Role.IT))  # fmt: skip
+    resp = await api.patch(
+        f"/api/v1/items/{item.id}", json={"title": None}, headers=await login_as(Role.IT)
+    )
     assert_problem(resp, 422, "validation-error")
 
 

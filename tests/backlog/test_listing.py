@@ -13,11 +13,23 @@ async def test_each_filter(api: AsyncClient, session: AsyncSession) -> None:
     dev, it = await make_user(session, role=Role.IT)
     team = await make_team(session)
     sprint = await make_sprint(session, team=team)
-    seo = await make_item(session, title="SEO audit", labels=["seo", "q1"], type="spike",
-                          stability_impact="high", security_impact="low", team_id=team.id,
-                          assignee_id=dev.id)  # fmt: skip
-    pay = await make_item(session, title="iDEAL betalen", description="PSP wissel",
-                          stability_impact="medium", security_impact="critical")  # fmt: skip
+    seo = await make_item(
+        session,
+        title="SEO audit",
+        labels=["seo", "q1"],
+        type="spike",
+        stability_impact="high",
+        security_impact="low",
+        team_id=team.id,
+        assignee_id=dev.id,
+    )
+    pay = await make_item(
+        session,
+        title="iDEAL betalen",
+        description="PSP wissel",
+        stability_impact="medium",
+        security_impact="critical",
+    )
     bug = await make_item(session, title="Checkout bug", type="bug", labels=["q1"])
     planned = await session.get(BacklogItem, bug.id)
     assert planned is not None
@@ -53,8 +65,9 @@ async def test_a_page_costs_the_same_few_queries_whatever_its_size(
     actor, it = await make_user(session, role=Role.IT)
     epic = await make_item(session, actor=actor, type="epic", title="Epic")
     for n in range(60):
-        await make_item(session, actor=actor, title=f"item {n}",
-                        parent_id=epic.id if n % 2 else None)  # fmt: skip
+        await make_item(
+            session, actor=actor, title=f"item {n}", parent_id=epic.id if n % 2 else None
+        )
     await api.get("/api/v1/me", headers=it)
 
     async def selects_for(limit: int) -> int:

@@ -12,10 +12,19 @@ from app.backlog.models import BacklogItem, ItemStatus
 from app.core.pagination import Keyset
 
 NO_FILTERS: dict[str, Any] = {
-    "status": [], "type": None, "team_id": None, "sprint_id": None, "backlog_only": False,
-    "request_id": None, "label": None, "assignee_id": None, "min_stability_impact": None,
-    "min_security_impact": None, "q": None, "updated_since": None,
-}  # fmt: skip
+    "status": [],
+    "type": None,
+    "team_id": None,
+    "sprint_id": None,
+    "backlog_only": False,
+    "request_id": None,
+    "label": None,
+    "assignee_id": None,
+    "min_stability_impact": None,
+    "min_security_impact": None,
+    "q": None,
+    "updated_since": None,
+}
 CASES: dict[str, tuple[dict[str, Any], str]] = {
     "backlog by rank": ({"backlog_only": True}, "rank"),
     "team backlog by rank": ({"team_id": 3, "backlog_only": True}, "rank"),
@@ -26,8 +35,12 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     "oldest first": ({}, "created_at"),
     "best wsjf": ({}, "-wsjf"),
 }
-DEEP_VALUES = {"rank": "a5", "updated_at": "2026-01-01T00:00:00+00:00",
-               "created_at": "2026-01-01T00:00:00+00:00", "wsjf": 2.5}  # fmt: skip
+DEEP_VALUES = {
+    "rank": "a5",
+    "updated_at": "2026-01-01T00:00:00+00:00",
+    "created_at": "2026-01-01T00:00:00+00:00",
+    "wsjf": 2.5,
+}
 
 
 def _nodes(plan: dict[str, Any]) -> list[str]:

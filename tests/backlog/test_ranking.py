@@ -67,11 +67,13 @@ async def _apply(
             kind = "top"
         with count_item_updates(engine) as updates:
             await backlog_service.move_item(
-                session, item=item, actor=actor,
+                session,
+                item=item,
+                actor=actor,
                 before_id=anchor_id if kind == "before" else None,
                 after_id=anchor_id if kind == "after" else None,
                 position=kind if kind in ("top", "bottom") else None,  # type: ignore[arg-type]
-            )  # fmt: skip
+            )
         assert len(updates) <= 1, updates  # the moved row (none if it did not move)
         at = {"top": 0, "bottom": len(model)}.get(kind)
         if at is None:
@@ -108,8 +110,9 @@ async def test_crowded_gap_rebalances_a_bounded_window(
         mover = model[-2] if n % 2 else model[-1]
         item = await backlog_service.get_item(session, item_id=mover)
         with count_item_updates(engine) as updates:
-            await backlog_service.move_item(session, item=item, actor=actor, after_id=first,
-                                            before_id=None, position=None)  # fmt: skip
+            await backlog_service.move_item(
+                session, item=item, actor=actor, after_id=first, before_id=None, position=None
+            )
         most = max(most, len(updates))
         model.remove(mover)
         model.insert(1, mover)
@@ -127,8 +130,14 @@ async def test_move_anchor_must_be_in_the_same_backlog(
     one, two = (await make_team(session)).id, (await make_team(session)).id
     a = await make_item(session, team_id=one)
     b = await make_item(session, team_id=two)
-    for body in ({"before_id": b.id}, {"after_id": a.id}, {"before_id": 999999}, {},
-                 {"position": "top", "before_id": b.id}, {"position": "middle"}):  # fmt: skip
+    for body in (
+        {"before_id": b.id},
+        {"after_id": a.id},
+        {"before_id": 999999},
+        {},
+        {"position": "top", "before_id": b.id},
+        {"position": "middle"},
+    ):
         resp = await api.post(f"/api/v1/items/{a.id}/move", json=body, headers=it)
         assert resp.status_code == 422, (body, resp.text)
     c = await make_item(session, team_id=two)

@@ -12,8 +12,9 @@ from tests.live import LiveApp, live_app
 from tests.requests.test_requests_api import VALID
 
 
-async def _drain(live: LiveApp, headers: dict[str, str], cursor: str | None = None,
-                 limit: int = 2) -> tuple[list[dict[str, Any]], str]:  # fmt: skip
+async def _drain(
+    live: LiveApp, headers: dict[str, str], cursor: str | None = None, limit: int = 2
+) -> tuple[list[dict[str, Any]], str]:
     events: list[dict[str, Any]] = []
     while True:
         params = {"limit": str(limit)} | ({"after": cursor} if cursor else {})
@@ -54,8 +55,10 @@ async def test_feed_pages_through_every_event_once_in_order(
 
         events, cursor = await _drain_at_least(live, marketing, 3)
         assert [e["type"] for e in events] == [
-            "request.created", "request.updated", "request.submit",
-        ]  # fmt: skip
+            "request.created",
+            "request.updated",
+            "request.submit",
+        ]
         assert len({e["id"] for e in events}) == len(events)
 
         await live.api.post(f"{url}/comments", json={"body": "En nu?"}, headers=marketing)

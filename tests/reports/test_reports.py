@@ -107,17 +107,17 @@ async def test_budget_per_department_and_sourcing_per_currency(
     report = (await api.get("/api/v1/reports/budget", headers=headers)).json()
     assert report["by_department"] == [
         {"key": "Brand", "currency": "EUR", "requested": "1200.50", "estimated": "1100.00",
-         "requests": 2},
+         "requests": 2, "assessed": 2},
         {"key": "CRM", "currency": "USD", "requested": "5000.00", "estimated": "4500.25",
-         "requests": 1},
+         "requests": 1, "assessed": 1},
     ]  # fmt: skip
     assert report["by_sourcing"] == [
-        {"key": "in_house", "currency": "EUR", "requested": None, "estimated": "800.00",
-         "requests": 1},
-        {"key": "in_house", "currency": "USD", "requested": None, "estimated": "4500.25",
-         "requests": 1},
-        {"key": "outsourced", "currency": "EUR", "requested": None, "estimated": "300.00",
-         "requests": 1},
+        {"key": "in_house", "currency": "EUR", "requested": "1000.50", "estimated": "800.00",
+         "requests": 1, "assessed": 1},
+        {"key": "in_house", "currency": "USD", "requested": "5000.00", "estimated": "4500.25",
+         "requests": 1, "assessed": 1},
+        {"key": "outsourced", "currency": "EUR", "requested": "200.00", "estimated": "300.00",
+         "requests": 1, "assessed": 1},
     ]  # fmt: skip
 
 

@@ -96,8 +96,9 @@ async def test_known_fields_marketing_may_not_write_are_403(
 ) -> None:
     owner, headers = await make_user(session, role=Role.MARKETING)
     body = VALID | {field: "high"}
-    assert_problem(await api.post("/api/v1/requests", json=body, headers=headers), 403,
-                   "field-forbidden")  # fmt: skip
+    assert_problem(
+        await api.post("/api/v1/requests", json=body, headers=headers), 403, "field-forbidden"
+    )
     assert await _count(session) == 0
     request = await make_request(session, requester=owner)
     patch = await api.patch(f"/api/v1/requests/{request.id}", json={field: "x"}, headers=headers)
@@ -112,8 +113,9 @@ async def test_requester_edits_draft_and_history_has_before_and_after(
     owner, headers = await make_user(session, role=Role.MARKETING)
     request = await make_request(session, requester=owner)
     url = f"/api/v1/requests/{request.id}"
-    resp = await api.patch(url, json={"title": "Cyber Monday too", "business_value": 9},
-                           headers=headers)  # fmt: skip
+    resp = await api.patch(
+        url, json={"title": "Cyber Monday too", "business_value": 9}, headers=headers
+    )
     assert resp.status_code == 200
     assert resp.json()["title"] == "Cyber Monday too"
     assert resp.headers["etag"] == '"2"'
@@ -178,11 +180,21 @@ async def test_listing_filters(api: AsyncClient, session: AsyncSession) -> None:
     brand = await make_request(
         session, requester=anna, department="Brand", title="Nieuwe huisstijl"
     )
-    crm = await make_request(session, requester=bob, department="CRM", title="100% loyalty",
-                             status=RequestStatus.SUBMITTED)  # fmt: skip
-    shop = await make_request(session, requester=bob, department="E-commerce",
-                              title="Checkout", description="Sneller afrekenen met iDEAL",
-                              status=RequestStatus.IN_ASSESSMENT)  # fmt: skip
+    crm = await make_request(
+        session,
+        requester=bob,
+        department="CRM",
+        title="100% loyalty",
+        status=RequestStatus.SUBMITTED,
+    )
+    shop = await make_request(
+        session,
+        requester=bob,
+        department="E-commerce",
+        title="Checkout",
+        description="Sneller afrekenen met iDEAL",
+        status=RequestStatus.IN_ASSESSMENT,
+    )
 
     async def ids(query: str) -> set[int]:
         resp = await api.get(f"/api/v1/requests?{query}", headers=headers)
@@ -197,10 +209,12 @@ async def test_listing_filters(api: AsyncClient, session: AsyncSession) -> None:
     assert await ids("q=huis") == {brand.id}
     future = (datetime.now(UTC) + timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
     assert await ids(f"updated_since={future}") == set()
-    assert_problem(await api.get("/api/v1/requests?sort=colour", headers=headers), 422,
-                   "validation-error")  # fmt: skip
-    assert_problem(await api.get("/api/v1/requests?status=bogus", headers=headers), 422,
-                   "validation-error")  # fmt: skip
+    assert_problem(
+        await api.get("/api/v1/requests?sort=colour", headers=headers), 422, "validation-error"
+    )
+    assert_problem(
+        await api.get("/api/v1/requests?status=bogus", headers=headers), 422, "validation-error"
+    )
 
 
 async def test_comments(api: AsyncClient, session: AsyncSession) -> None:

@@ -26,9 +26,11 @@ NOT_TRIGGERS: dict[str, dict[str, object]] = {
 async def _assessed(session: AsyncSession, assessment: dict[str, object]) -> int:
     requester, _ = await make_user(session, role=Role.MARKETING)
     request = await make_request(
-        session, requester=requester, status=RequestStatus.IN_ASSESSMENT,
+        session,
+        requester=requester,
+        status=RequestStatus.IN_ASSESSMENT,
         assessment=LOW_RISK_ASSESSMENT | assessment,
-    )  # fmt: skip
+    )
     return request.id
 
 
@@ -93,9 +95,10 @@ async def test_changes_requested_returns_to_assessment_and_old_review_stops_coun
     await api.post(f"{url}/security-review", json={"decision": "approved"}, headers=security)
     # IT changes the assessment after the approval: that approval no longer counts.
     reassessed = await api.put(
-        f"{url}/assessment", json=LOW_RISK_ASSESSMENT | {"security_impact": "critical"},
+        f"{url}/assessment",
+        json=LOW_RISK_ASSESSMENT | {"security_impact": "critical"},
         headers=it,
-    )  # fmt: skip
+    )
     assert reassessed.json()["status"] == "in_assessment"
     assert reassessed.json()["security_review"]["current"] is False
     assert (await api.post(f"{url}/approve", headers=it)).json()["status"] == "security_review"
@@ -112,11 +115,13 @@ async def test_security_rejection_rejects_the_request(
     url = f"/api/v1/requests/{request_id}"
     await api.post(f"{url}/approve", headers=it)
     resp = await api.post(
-        f"{url}/security-review", json={"decision": "rejected", "notes": "PII to a third party."},
+        f"{url}/security-review",
+        json={"decision": "rejected", "notes": "PII to a third party."},
         headers=security,
-    )  # fmt: skip
+    )
     assert resp.json()["status"] == "rejected"
-    assert resp.json()["rejection_reason"] == "PII to a third party."
+    assert resp.json()["rejection_reason"] == "Rejected in security review."  # notes stay private
+    assert resp.json()["security_review"]["notes"] == "PII to a third party."  # seen by security
 
 
 async def test_admin_does_not_stand_in_for_security(
@@ -142,9 +147,10 @@ async def test_review_notes_and_risk_notes_are_hidden_from_marketing(
     url = f"/api/v1/requests/{request_id}"
     await api.post(f"{url}/approve", headers=it)
     await api.post(
-        f"{url}/security-review", json={"decision": "approved", "notes": "Secret pen test."},
+        f"{url}/security-review",
+        json={"decision": "approved", "notes": "Secret pen test."},
         headers=security,
-    )  # fmt: skip
+    )
     seen_by_it = (await api.get(url, headers=it)).json()
     seen_by_marketing = (await api.get(url, headers=marketing)).json()
     assert seen_by_it["assessment"]["risk_notes"] == LOW_RISK_ASSESSMENT["risk_notes"]

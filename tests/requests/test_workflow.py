@@ -44,9 +44,15 @@ EXPECTED: dict[tuple[S, str], tuple[set[Role], str]] = {
 }
 # Who could ever do an action (in some state): anyone else is 403 whatever the state.
 EVER_ALLOWED = {
-    "edit": OWNER, "submit": OWNER, "withdraw": OWNER, "return": IT_ROLES, "assess": IT_ROLES,
-    "reject": IT_ROLES, "approve": IT_ROLES, "security-review": {SEC},
-}  # fmt: skip
+    "edit": OWNER,
+    "submit": OWNER,
+    "withdraw": OWNER,
+    "return": IT_ROLES,
+    "assess": IT_ROLES,
+    "reject": IT_ROLES,
+    "approve": IT_ROLES,
+    "security-review": {SEC},
+}
 BODIES: dict[str, Any] = {
     "return": {"reason": "Please add the KPI."},
     "reject": {"reason": "Not this year."},
@@ -129,8 +135,10 @@ async def test_another_marketing_users_draft_is_off_limits(
         assert resp.status_code == 403, resp.text
     await session.refresh(request)
     assert (request.title, request.status, request.version) == (
-        "Black Friday landing pages", S.DRAFT, 1,
-    )  # fmt: skip
+        "Black Friday landing pages",
+        S.DRAFT,
+        1,
+    )
 
 
 async def test_nobody_approves_their_own_request(api: AsyncClient, session: AsyncSession) -> None:

@@ -17,8 +17,7 @@ from tests.core.test_errors import assert_problem
 
 
 async def _plan(api: AsyncClient, sprint_id: int, ids: list[int], it: dict[str, str]) -> None:
-    resp = await api.post(f"/api/v1/sprints/{sprint_id}/items", json={"item_ids": ids},
-                          headers=it)  # fmt: skip
+    resp = await api.post(f"/api/v1/sprints/{sprint_id}/items", json={"item_ids": ids}, headers=it)
     assert resp.status_code == 200, resp.text
 
 
@@ -34,15 +33,21 @@ async def test_start_rules(api: AsyncClient, session: AsyncSession) -> None:
     started = await api.post(f"/api/v1/sprints/{first.id}/start", headers=it)
     assert started.json()["state"] == "active"
     assert started.json()["committed_points"] == 8
-    assert_problem(await api.post(f"/api/v1/sprints/{second.id}/start", headers=it), 409,
-                   "sprint-already-active")  # fmt: skip
-    assert_problem(await api.post(f"/api/v1/sprints/{first.id}/start", headers=it), 409,
-                   "invalid-transition")  # fmt: skip
-    assert_problem(await api.post(f"/api/v1/sprints/{second.id}/close", headers=it), 409,
-                   "invalid-transition")  # fmt: skip
+    assert_problem(
+        await api.post(f"/api/v1/sprints/{second.id}/start", headers=it),
+        409,
+        "sprint-already-active",
+    )
+    assert_problem(
+        await api.post(f"/api/v1/sprints/{first.id}/start", headers=it), 409, "invalid-transition"
+    )
+    assert_problem(
+        await api.post(f"/api/v1/sprints/{second.id}/close", headers=it), 409, "invalid-transition"
+    )
     other_team_sprint = await make_sprint(session, team=await make_team(session))
-    assert (await api.post(f"/api/v1/sprints/{other_team_sprint.id}/start",
-                           headers=it)).status_code == 200  # fmt: skip
+    assert (
+        await api.post(f"/api/v1/sprints/{other_team_sprint.id}/start", headers=it)
+    ).status_code == 200
 
 
 async def test_close_carries_unfinished_items_to_the_backlog_top_in_order(
@@ -56,12 +61,14 @@ async def test_close_carries_unfinished_items_to_the_backlog_top_in_order(
     await _plan(api, sprint.id, [a.id, b.id, c.id], it)
     await api.post(f"/api/v1/sprints/{sprint.id}/start", headers=it)
     await api.patch(f"/api/v1/items/{b.id}", json={"status": "done"}, headers=it)
-    closed = await api.post(f"/api/v1/sprints/{sprint.id}/close", json={"carry_over": "backlog"},
-                            headers=it)  # fmt: skip
+    closed = await api.post(
+        f"/api/v1/sprints/{sprint.id}/close", json={"carry_over": "backlog"}, headers=it
+    )
     assert closed.json()["state"] == "closed"
     assert closed.json()["completed_points"] == 5
-    page = (await api.get(f"/api/v1/items?team_id={team.id}&sprint_id=none",
-                          headers=it)).json()["items"]  # fmt: skip
+    page = (await api.get(f"/api/v1/items?team_id={team.id}&sprint_id=none", headers=it)).json()[
+        "items"
+    ]
     assert [i["id"] for i in page] == [a.id, c.id, backlog_item.id]
     done = (await api.get(f"/api/v1/items/{b.id}", headers=it)).json()
     assert done["sprint_id"] == sprint.id
@@ -80,12 +87,16 @@ async def test_close_into_the_next_sprint(api: AsyncClient, session: AsyncSessio
     await _plan(api, sprint.id, [item.id], it)
     await api.post(f"/api/v1/sprints/{sprint.id}/start", headers=it)
     url = f"/api/v1/sprints/{sprint.id}/close"
-    for body in ({"carry_over": "next"}, {"carry_over": "next", "next_sprint_id": foreign.id},
-                 {"carry_over": "next", "next_sprint_id": sprint.id},
-                 {"carry_over": "backlog", "next_sprint_id": following.id}):  # fmt: skip
+    for body in (
+        {"carry_over": "next"},
+        {"carry_over": "next", "next_sprint_id": foreign.id},
+        {"carry_over": "next", "next_sprint_id": sprint.id},
+        {"carry_over": "backlog", "next_sprint_id": following.id},
+    ):
         assert_problem(await api.post(url, json=body, headers=it), 422, "validation-error")
-    resp = await api.post(url, json={"carry_over": "next", "next_sprint_id": following.id},
-                          headers=it)  # fmt: skip
+    resp = await api.post(
+        url, json={"carry_over": "next", "next_sprint_id": following.id}, headers=it
+    )
     assert resp.status_code == 200, resp.text
     moved = (await api.get(f"/api/v1/items/{item.id}", headers=it)).json()
     assert moved["sprint_id"] == following.id

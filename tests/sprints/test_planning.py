@@ -21,13 +21,21 @@ async def _in_sprint(session: AsyncSession, sprint_id: int) -> int:
 
 async def test_teams_and_sprints_basics(api: AsyncClient, session: AsyncSession) -> None:
     dev, it = await make_user(session, role=Role.IT)
-    team = await api.post("/api/v1/teams", json={"name": "Webshop", "default_capacity_points": 30,
-                                                 "timezone": "Europe/Amsterdam",
-                                                 "members": [dev.id]}, headers=it)  # fmt: skip
+    team = await api.post(
+        "/api/v1/teams",
+        json={
+            "name": "Webshop",
+            "default_capacity_points": 30,
+            "timezone": "Europe/Amsterdam",
+            "members": [dev.id],
+        },
+        headers=it,
+    )
     assert team.status_code == 201, team.text
     assert team.json()["members"] == [dev.id]
-    sprint = await api.post("/api/v1/sprints", json={"team_id": team.json()["id"],
-                                                     "name": "Sprint 1"}, headers=it)  # fmt: skip
+    sprint = await api.post(
+        "/api/v1/sprints", json={"team_id": team.json()["id"], "name": "Sprint 1"}, headers=it
+    )
     assert sprint.status_code == 201
     assert sprint.json()["capacity_points"] == 30  # the team's default
     assert sprint.json()["state"] == "planned"
@@ -35,11 +43,27 @@ async def test_teams_and_sprints_basics(api: AsyncClient, session: AsyncSession)
         await api.post("/api/v1/teams", json={"name": "X", "timezone": "Mars/Olympus"}, headers=it),
         await api.post("/api/v1/teams", json={"name": "Y", "members": [999999]}, headers=it),
         await api.post("/api/v1/sprints", json={"team_id": 999999, "name": "S"}, headers=it),
-        await api.post("/api/v1/sprints", json={"team_id": team.json()["id"], "name": "S",
-                       "start_date": "2027-01-10", "end_date": "2027-01-01"}, headers=it),
-        await api.post("/api/v1/sprints", json={"team_id": team.json()["id"], "name": "S",
-                       "start_date": "2027-01-01", "end_date": "2099-01-01"}, headers=it),
-    ]  # fmt: skip
+        await api.post(
+            "/api/v1/sprints",
+            json={
+                "team_id": team.json()["id"],
+                "name": "S",
+                "start_date": "2027-01-10",
+                "end_date": "2027-01-01",
+            },
+            headers=it,
+        ),
+        await api.post(
+            "/api/v1/sprints",
+            json={
+                "team_id": team.json()["id"],
+                "name": "S",
+                "start_date": "2027-01-01",
+                "end_date": "2099-01-01",
+            },
+            headers=it,
+        ),
+    ]
     assert [r.status_code for r in bad] == [422] * 5
     dup = await api.post("/api/v1/teams", json={"name": "Webshop"}, headers=it)
     assert_problem(dup, 409, "name-taken")
@@ -57,9 +81,11 @@ async def test_only_ready_and_cleared_items_join_and_a_batch_is_all_or_nothing(
     uncleared.security_cleared = False
     foreign = await make_ready_item(session, team=other_team)
     await session.flush()
-    resp = await api.post(f"/api/v1/sprints/{sprint.id}/items",
-                          json={"item_ids": [ready.id, new.id, uncleared.id, foreign.id]},
-                          headers=it)  # fmt: skip
+    resp = await api.post(
+        f"/api/v1/sprints/{sprint.id}/items",
+        json={"item_ids": [ready.id, new.id, uncleared.id, foreign.id]},
+        headers=it,
+    )
     body = assert_problem(resp, 409, "not-ready")
     refused: dict[int, Any] = {r["item_id"]: r["reasons"] for r in body["refused"]}
     assert set(refused) == {new.id, uncleared.id, foreign.id}
@@ -67,8 +93,9 @@ async def test_only_ready_and_cleared_items_join_and_a_batch_is_all_or_nothing(
     assert refused[uncleared.id] == ["needs security clearance"]
     assert refused[foreign.id] == [f"belongs to team {other_team.id}"]
     assert await _in_sprint(session, sprint.id) == 0
-    ok = await api.post(f"/api/v1/sprints/{sprint.id}/items", json={"item_ids": [ready.id]},
-                        headers=it)  # fmt: skip
+    ok = await api.post(
+        f"/api/v1/sprints/{sprint.id}/items", json={"item_ids": [ready.id]}, headers=it
+    )
     assert ok.json()["planned_points"] == 5
 
 
@@ -95,19 +122,23 @@ async def test_over_limits_is_409_unless_overridden_and_recorded(
         items = [await make_ready_item(session, team=team, story_points=8) for _ in range(2)]
         slug = "over-capacity"
     else:
-        items = [await make_ready_item(session, team=team, story_points=1,
-                                       stability_impact="high") for _ in range(2)]  # fmt: skip
+        items = [
+            await make_ready_item(session, team=team, story_points=1, stability_impact="high")
+            for _ in range(2)
+        ]
         slug = "over-stability-budget"
     url = f"/api/v1/sprints/{sprint.id}/items"
     ids = [i.id for i in items]
     assert_problem(await api.post(url, json={"item_ids": ids}, headers=it), 409, slug)
     assert await _in_sprint(session, sprint.id) == 0
-    resp = await api.post(url, json={"item_ids": ids, "override_reason": "Release weekend"},
-                          headers=it)  # fmt: skip
+    resp = await api.post(
+        url, json={"item_ids": ids, "override_reason": "Release weekend"}, headers=it
+    )
     assert resp.status_code == 200, resp.text
     assert await _in_sprint(session, sprint.id) == 2
-    override = await session.scalar(select(Event).where(Event.type == "sprint.override",
-                                                        Event.entity_id == sprint.id))  # fmt: skip
+    override = await session.scalar(
+        select(Event).where(Event.type == "sprint.override", Event.entity_id == sprint.id)
+    )
     assert override is not None
     assert override.data["reason"] == "Release weekend"
     assert override.data["item_ids"] == ids
@@ -118,8 +149,9 @@ async def test_marketing_cannot_plan(api: AsyncClient, session: AsyncSession) ->
     team = await make_team(session)
     sprint = await make_sprint(session, team=team)
     item = await make_ready_item(session, team=team)
-    resp = await api.post(f"/api/v1/sprints/{sprint.id}/items", json={"item_ids": [item.id]},
-                          headers=marketing)  # fmt: skip
+    resp = await api.post(
+        f"/api/v1/sprints/{sprint.id}/items", json={"item_ids": [item.id]}, headers=marketing
+    )
     assert_problem(resp, 403, "forbidden")
 
 
@@ -131,8 +163,9 @@ async def test_an_item_is_in_at_most_one_open_sprint_and_can_return(
     first, second = await make_sprint(session, team=team), await make_sprint(session, team=team)
     item = await make_ready_item(session, team=team)
     await api.post(f"/api/v1/sprints/{first.id}/items", json={"item_ids": [item.id]}, headers=it)
-    again = await api.post(f"/api/v1/sprints/{second.id}/items", json={"item_ids": [item.id]},
-                           headers=it)  # fmt: skip
+    again = await api.post(
+        f"/api/v1/sprints/{second.id}/items", json={"item_ids": [item.id]}, headers=it
+    )
     body = assert_problem(again, 409, "not-ready")
     assert body["refused"][0]["reasons"] == [f"already in open sprint {first.id}"]
     out = await api.delete(f"/api/v1/sprints/{first.id}/items/{item.id}", headers=it)
@@ -140,6 +173,7 @@ async def test_an_item_is_in_at_most_one_open_sprint_and_can_return(
     assert (await api.get(f"/api/v1/items/{item.id}", headers=it)).json()["sprint_id"] is None
     missing = await api.delete(f"/api/v1/sprints/{first.id}/items/{item.id}", headers=it)
     assert_problem(missing, 404, "not-found")
-    back = await api.post(f"/api/v1/sprints/{second.id}/items", json={"item_ids": [item.id]},
-                          headers=it)  # fmt: skip
+    back = await api.post(
+        f"/api/v1/sprints/{second.id}/items", json={"item_ids": [item.id]}, headers=it
+    )
     assert back.status_code == 200

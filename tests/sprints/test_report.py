@@ -31,8 +31,7 @@ class Clock:
 async def test_scripted_sprint_report(api: AsyncClient, session: AsyncSession) -> None:
     _, it = await make_user(session, role=Role.IT)
     team = await make_team(session, timezone="Europe/Amsterdam", default_capacity_points=40)
-    sprint = await make_sprint(session, team=team, start_date="2026-11-16",
-                               end_date="2026-11-20")  # fmt: skip
+    sprint = await make_sprint(session, team=team, start_date="2026-11-16", end_date="2026-11-20")
     a, b, c = [await make_ready_item(session, team=team, story_points=p) for p in (5, 3, 8)]
     d = await make_ready_item(session, team=team, story_points=2)
     clock = Clock(session)
@@ -61,12 +60,17 @@ async def test_scripted_sprint_report(api: AsyncClient, session: AsyncSession) -
     assert report["completed_points"] == 5 + 5
     assert report["carried_over_points"] == 2
     assert report["remaining_points"] == 0
-    assert (report["committed_points"] + report["added_points"] - report["removed_points"]
-            == report["completed_points"] + report["carried_over_points"])  # fmt: skip
+    assert (
+        report["committed_points"] + report["added_points"] - report["removed_points"]
+        == report["completed_points"] + report["carried_over_points"]
+    )
     assert [(day["date"], day["remaining_points"]) for day in report["burndown"]] == [
-        ("2026-11-16", 11), ("2026-11-17", 13), ("2026-11-18", 7), ("2026-11-19", 2),
+        ("2026-11-16", 11),
+        ("2026-11-17", 13),
+        ("2026-11-18", 7),
+        ("2026-11-19", 2),
         ("2026-11-20", 2),
-    ]  # fmt: skip
+    ]
 
 
 async def test_active_sprint_report_leaves_future_days_open(
@@ -74,8 +78,7 @@ async def test_active_sprint_report_leaves_future_days_open(
 ) -> None:
     _, it = await make_user(session, role=Role.IT)
     team = await make_team(session)
-    sprint = await make_sprint(session, team=team, start_date="2026-11-20",
-                               end_date="2027-01-02")  # fmt: skip
+    sprint = await make_sprint(session, team=team, start_date="2026-11-20", end_date="2027-01-02")
     item = await make_ready_item(session, team=team, story_points=3)
     await api.post(f"/api/v1/sprints/{sprint.id}/items", json={"item_ids": [item.id]}, headers=it)
     await api.post(f"/api/v1/sprints/{sprint.id}/start", headers=it)
