@@ -184,15 +184,17 @@ async def load_delivery(
         ),
         actor=it,
     )
-    items = await _items(session, requests, webshop, it=it, security=security)
-    clock = Clock(session)
-    await clock.mark()
     monday = today - timedelta(days=today.weekday())
+    clock = Clock(session)
+    # Everything so far (users, requests, their assessments and reviews) happened before the
+    # first sprint was planned, so lead times run forwards.
+    await clock.at(monday - timedelta(days=70))
+    items = await _items(session, requests, webshop, it=it, security=security)
     sprints = [
         await _sprint(session, webshop, f"Sprint {n}", monday + timedelta(days=14 * k), it=it)
         for n, k in ((1, -4), (2, -2), (3, 0), (4, 2))
     ]
-    await clock.at(monday - timedelta(days=60))
+    await clock.at(monday - timedelta(days=62))
     first, second, current, _next = sprints
     # items[0] and [1] came from requests: the first gets delivered, the second is in delivery.
 

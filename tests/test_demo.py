@@ -74,6 +74,7 @@ async def test_demo_has_teams_sprints_and_reports_with_content(
     assert len(velocity.json()["sprints"]) == 2
     lead_time = (await api.get("/api/v1/reports/lead-time", headers=admin)).json()
     assert lead_time["overall"]["count"] >= 1
+    assert lead_time["overall"]["p50_days"] > 0
     impact = (await api.get("/api/v1/reports/impact", headers=admin)).json()
     assert len(impact["sprints"]) == 4
 

@@ -77,13 +77,14 @@ def missing_for_ready(item: BacklogItem) -> list[str]:
     return missing
 
 
+WORK = (ItemStatus.READY, ItemStatus.IN_PROGRESS, ItemStatus.IN_REVIEW, ItemStatus.DONE)
+UNREADY = (ItemStatus.NEW, ItemStatus.CANCELLED)
+
+
 def check_status_change(item: BacklogItem, target: ItemStatus) -> None:
-    """Any move is allowed, but `ready` (and leaving `new` for work) needs the DoR."""
-    needs_ready = target is ItemStatus.READY or (
-        item.status is ItemStatus.NEW
-        and target is not ItemStatus.CANCELLED
-        and target is not ItemStatus.NEW
-    )
+    """Any move is allowed, but `ready`, and work on an item that was never ready (new or
+    cancelled), need the Definition of Ready."""
+    needs_ready = target is ItemStatus.READY or (target in WORK and item.status in UNREADY)
     if needs_ready and (missing := missing_for_ready(item)):
         raise NotReady(
             f"Not ready: missing {', '.join(missing)}.",

@@ -15,6 +15,7 @@ from app.core.events import diff, record_event
 from app.core.pagination import Keyset, keyset_page
 from app.core.schemas import contains_pattern, reject_nulls
 from app.requests.models import IMPACT_ORDER, Impact
+from app.sprints.models import Sprint, SprintState
 from app.teams.models import Team
 from app.users.models import Role, User
 from app.users.service import ensure_role
@@ -52,6 +53,10 @@ SORTS = {
 RANK_RETRIES = 3
 
 
+class ItemInUse(Conflict):
+    slug, title = "item-in-use", "Item still in use"
+
+
 def snapshot(item: BacklogItem) -> dict[str, Any]:
     return {name: getattr(item, name) for name in SNAPSHOT_FIELDS}
 
@@ -69,6 +74,7 @@ async def get_item(session: AsyncSession, *, item_id: int) -> BacklogItem:
 
 async def add_item(session: AsyncSession, item: BacklogItem, *, actor: User) -> BacklogItem:
     """Insert at the bottom of its backlog (retrying if a concurrent insert took the key)."""
+    await _check_references(session, item)
     item.backlog = item.team_id or 0
     item.wsjf = compute_wsjf(item)
     for attempt in range(RANK_RETRIES):
@@ -78,18 +84,22 @@ async def add_item(session: AsyncSession, item: BacklogItem, *, actor: User) -> 
                 session.add(item)
                 await session.flush()
             break
-        except IntegrityError:
-            if attempt == RANK_RETRIES - 1:
+        except IntegrityError as exc:
+            if not _rank_clash(exc) or attempt == RANK_RETRIES - 1:
                 raise
     _record(session, "item.created", item, actor, {"before": {}, "after": snapshot(item)})
     return item
 
 
+def _rank_clash(exc: IntegrityError) -> bool:
+    """A concurrent insert took the same rank (worth retrying), not some other constraint."""
+    message = str(exc.orig)
+    return "uq_backlog_items_backlog_rank" in message or "backlog_items.rank" in message
+
+
 async def create_item(session: AsyncSession, *, data: ItemCreate, actor: User) -> BacklogItem:
     ensure_role(actor, Role.IT, Role.ADMIN)
-    item = BacklogItem(**data.model_dump())
-    await _check_references(session, item)
-    return await add_item(session, item, actor=actor)
+    return await add_item(session, BacklogItem(**data.model_dump()), actor=actor)
 
 
 async def update_item(
@@ -100,6 +110,7 @@ async def update_item(
     reject_nulls(changes, NOT_NULL_ON_UPDATE)
     before = snapshot(item)
     new_status = changes.pop("status", None)
+    await _sprint_rules(session, item, changes, new_status)
     readiness.apply_impacts(item, changes, actor)
     for name, value in changes.items():
         setattr(item, name, value)
@@ -121,6 +132,24 @@ async def update_item(
     if "status" in change["after"] and item.request_id is not None:
         await delivery.follow(session, request_id=item.request_id, actor=actor)
     return item
+
+
+async def _sprint_rules(
+    session: AsyncSession, item: BacklogItem, changes: dict[str, Any], new_status: Any
+) -> None:
+    """An item in a sprint keeps its team; reopening or re-estimating an item of a closed
+    sprint takes it back to the backlog, leaving the closed sprint's numbers as they were."""
+    if item.sprint_id is None:
+        return
+    if "team_id" in changes and changes["team_id"] != item.team_id:
+        raise ItemInUse("Take the item out of its sprint before moving it to another team.")
+    state = await session.scalar(select(Sprint.state).where(Sprint.id == item.sprint_id))
+    reworked = (
+        new_status not in (None, item.status)
+        or changes.get("story_points", item.story_points) != item.story_points
+    )
+    if state is SprintState.CLOSED and reworked:
+        item.sprint_id = None
 
 
 async def _check_references(session: AsyncSession, item: BacklogItem) -> None:
@@ -175,8 +204,8 @@ async def move_item(
             async with session.begin_nested():
                 await session.flush()
             break
-        except IntegrityError:
-            if attempt == RANK_RETRIES - 1:
+        except IntegrityError as exc:
+            if not _rank_clash(exc) or attempt == RANK_RETRIES - 1:
                 raise
             if anchor is not None:
                 await session.refresh(anchor)
@@ -277,10 +306,6 @@ def _matches(q: str) -> ColumnElement[bool]:
     if key.isascii() and key.isdigit() and len(key) <= 9:
         conditions.append(BacklogItem.id == int(key))
     return or_(*conditions)
-
-
-class ItemInUse(Conflict):
-    slug, title = "item-in-use", "Item still in use"
 
 
 async def delete_item(session: AsyncSession, *, item: BacklogItem, actor: User) -> None:

@@ -177,7 +177,8 @@ async def lead_times(
     return {
         rid: (delivered[rid], (delivered[rid] - submitted[rid]).total_seconds() / 86_400)
         for rid in request_ids
-        if rid in submitted and rid in delivered
+        # delivered before submitted cannot happen; such a record is skipped, not averaged in
+        if rid in submitted and rid in delivered and delivered[rid] >= submitted[rid]
     }
 
 

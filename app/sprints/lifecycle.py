@@ -10,6 +10,7 @@ from app.backlog.models import BacklogItem, ItemStatus
 from app.core.db import utcnow
 from app.core.errors import Conflict, UnprocessableEntity
 from app.core.events import record_event
+from app.sprints import planning
 from app.sprints.models import Sprint, SprintState
 from app.sprints.service import get_sprint, record
 from app.users.models import Role, User
@@ -138,11 +139,35 @@ async def _carry(
     target: Sprint | None,
     actor: User,
 ) -> None:
+    if target is not None and items:  # the next sprint's limits apply; carry-over waives them
+        reason = f"carried over from sprint {sprint.id}"
+        waived = await planning.check_limits(session, target, items, reason)
+        if waived:
+            record(
+                session,
+                "sprint.override",
+                target,
+                actor,
+                {"reason": reason, "item_ids": [i.id for i in items], **waived},
+            )
     top = None
     if target is None and items:  # to the top of the backlog, keeping their order
         top = await ranking.rank_at(session, backlog=sprint.team_id, position="top")
     for item in reversed(items):
         item.sprint_id = target.id if target else None
+        if target is not None:
+            record(
+                session,
+                "sprint.item_added",
+                target,
+                actor,
+                {
+                    "item_id": item.id,
+                    "points": item.story_points,
+                    "status": item.status,
+                    "carried_from": sprint.id,
+                },
+            )
         if top is not None:
             top = generate_key_between(None, top)
             item.rank = top

@@ -3,7 +3,7 @@
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.backlog import delivery, ranking
+from app.backlog import delivery, ranking, readiness
 from app.backlog.models import BacklogItem, ItemStatus
 from app.core.errors import Conflict, NotFound, UnprocessableEntity
 from app.core.events import record_event
@@ -36,6 +36,8 @@ def _refusals(item: BacklogItem, sprint: Sprint, open_sprints: set[int]) -> list
         reasons.append(f"status is {item.status}; only ready or started items join a sprint")
     if item.review_required and not item.security_cleared:
         reasons.append("needs security clearance")
+    elif missing := [m for m in readiness.missing_for_ready(item) if m != "security_cleared"]:
+        reasons.append(f"no longer meets the Definition of Ready: missing {', '.join(missing)}")
     if item.team_id not in (None, sprint.team_id):
         reasons.append(f"belongs to team {item.team_id}")
     if item.sprint_id in open_sprints and item.sprint_id != sprint.id:
@@ -61,15 +63,16 @@ async def _open_sprints(session: AsyncSession, items: list[BacklogItem]) -> set[
     return set(await session.scalars(query))
 
 
-async def _check_limits(
+async def check_limits(
     session: AsyncSession, sprint: Sprint, new: list[BacklogItem], override: str | None
 ) -> dict[str, object]:
     """Capacity and stability budget after adding `new`; returns what an override waived."""
     present = list(
         await session.scalars(select(BacklogItem).where(BacklogItem.sprint_id == sprint.id))
     )
-    points = sum(i.story_points or 0 for i in present + new)
-    risky = sum(1 for i in present + new if i.stability_impact in RISKY)
+    counted = [i for i in present + new if i.status is not ItemStatus.CANCELLED]
+    points = sum(i.story_points or 0 for i in counted)
+    risky = sum(1 for i in counted if i.stability_impact in RISKY)
     team = await teams_service.get_team(session, team_id=sprint.team_id)
     waived: dict[str, object] = {}
     if points > sprint.capacity_points:
@@ -116,7 +119,7 @@ async def add_items(
             refused=refused,
         )
     new = [item for item in items if item.sprint_id != sprint.id]
-    waived = await _check_limits(session, sprint, new, override_reason)
+    waived = await check_limits(session, sprint, new, override_reason)
     if waived:
         record(
             session,

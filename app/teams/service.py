@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, UnprocessableEntity
 from app.core.events import diff, record_event
 from app.core.pagination import page_of
@@ -83,6 +84,7 @@ async def update_team(session: AsyncSession, *, team: Team, data: TeamUpdate, ac
     if "members" in changes:
         members = await _check_members(session, changes.pop("members"))
         team.members = [TeamMember(user_id=user_id) for user_id in members]
+        team.updated_at = utcnow()  # members live in their own table: bump the team's version
     for name, value in changes.items():
         setattr(team, name, value)
     await _flush_unique(session, team)

@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -127,10 +127,13 @@ async def update_user(session: AsyncSession, *, user: User, data: UserUpdate, ac
 async def _keep_one_admin(session: AsyncSession, *, user: User) -> None:
     if user.role is not Role.ADMIN or not user.active:
         return
-    admins = await session.scalar(
-        select(func.count()).where(User.role == Role.ADMIN, User.active.is_(True))
+    # Lock the active admins: two concurrent demotions must not both see "one other left".
+    admins = list(
+        await session.scalars(
+            select(User.id).where(User.role == Role.ADMIN, User.active.is_(True)).with_for_update()
+        )
     )
-    if (admins or 0) <= 1:
+    if len(admins) <= 1:
         raise LastAdmin("Deactivating or demoting the last active admin would lock everyone out.")
 
 
