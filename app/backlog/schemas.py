@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -11,8 +11,7 @@ from pydantic import (
 )
 
 from app.backlog.models import STORY_POINTS, ItemStatus, ItemType
-from app.core.errors import FieldForbidden
-from app.core.schemas import Id, InputModel, OutputModel
+from app.core.schemas import Id, InputModel, OutputModel, fields_of
 from app.requests.models import DataClassification, Impact
 
 Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -30,22 +29,6 @@ def _fibonacci(points: int) -> int:
 Points = Annotated[int, AfterValidator(_fibonacci)]
 Quarter = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-Q[1-4]$")]
 
-READ_ONLY_FIELDS = frozenset(
-    {
-        "id",
-        "key",
-        "rank",
-        "sprint_id",
-        "security_cleared",
-        "wsjf",
-        "links",
-        "request_id",
-        "rollup_points",
-        "created_at",
-        "updated_at",
-        "version",
-    }
-)
 IMPACT_FIELDS = (
     "stability_impact",
     "security_impact",
@@ -56,19 +39,7 @@ IMPACT_FIELDS = (
 
 
 class _ItemFields(InputModel):
-    """Fields of an item a client may write; known read-only ones are 403, unknown 422."""
-
-    forbidden: ClassVar[frozenset[str]] = READ_ONLY_FIELDS
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_read_only_fields(cls, data: Any) -> Any:
-        if isinstance(data, dict) and (named := sorted(cls.forbidden & data.keys())):
-            raise FieldForbidden(
-                f"These fields change only through their own endpoints: {', '.join(named)}.",
-                fields=named,
-            )
-        return data
+    """What IT writes on an item; rank, sprint, clearance and WSJF have their own ways."""
 
     @field_validator("labels", check_fields=False)
     @classmethod
@@ -208,3 +179,6 @@ class ItemOut(OutputModel):
 
 class ConvertOut(BaseModel):
     items: list[ItemOut]
+
+
+ItemCreate.read_only = ItemUpdate.read_only = ConvertItem.read_only = fields_of(ItemOut)

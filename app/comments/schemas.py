@@ -3,7 +3,7 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-from app.core.schemas import InputModel, OutputModel
+from app.core.schemas import InputModel, OutputModel, fields_of
 
 
 class CommentCreate(InputModel):
@@ -16,3 +16,6 @@ class CommentOut(OutputModel):
     author_name: str
     body: str
     created_at: datetime
+
+
+CommentCreate.read_only = fields_of(CommentOut)

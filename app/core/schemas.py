@@ -2,12 +2,12 @@
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from app.core.errors import UnprocessableEntity
+from app.core.errors import FieldForbidden, UnprocessableEntity
 
 T = TypeVar("T")
 
@@ -30,16 +30,30 @@ def _has_nul(value: Any) -> bool:
 
 
 class InputModel(BaseModel):
-    """Request bodies: unknown fields are a 422, never silently dropped; no NUL characters."""
+    """Request bodies: unknown fields are a 422, never silently dropped; fields the resource
+    has but a client may not write (`read_only`) are a 403 `field-forbidden`; no NULs."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    read_only: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul_characters(cls, data: Any) -> Any:
+    def _refuse_read_only_and_nul(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            forbidden = cls.read_only - cls.model_fields.keys()
+            if named := sorted(forbidden & data.keys()):
+                raise FieldForbidden(
+                    f"These fields are not written here: {', '.join(named)}.", fields=named
+                )
         if _has_nul(data):
             raise ValueError("text may not contain NUL (\\u0000) characters")
         return data
+
+
+def fields_of(*models: type[BaseModel], extra: Iterable[str] = ()) -> frozenset[str]:
+    """The field names of output models: what a resource shows is what clients may not send
+    unless the input model declares it."""
+    return frozenset(name for model in models for name in model.model_fields) | set(extra)
 
 
 class OutputModel(BaseModel):

@@ -4,7 +4,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.core.money import Money
-from app.core.schemas import Id, InputModel, OutputModel
+from app.core.schemas import Id, InputModel, OutputModel, fields_of
 from app.plans.models import PlanStatus
 from app.reports.quarters import Quarter, QuarterText
 from app.reports.schemas import ImpactCounts, LeadTimeGroup, RoadmapRequest
@@ -120,3 +120,6 @@ class PlanReport(BaseModel):
     security: ImpactCounts
     lead_time: LeadTimeGroup
     supplier_flags: list[SupplierFlag]
+
+
+PlanCreate.read_only = PlanUpdate.read_only = fields_of(PlanOut)

@@ -1,11 +1,10 @@
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator
 
-from app.core.errors import FieldForbidden
 from app.core.money import Money
-from app.core.schemas import Id, InputModel, OutputModel
+from app.core.schemas import Id, InputModel, OutputModel, fields_of
 from app.requests.models import (
     DataClassification,
     Impact,
@@ -19,60 +18,9 @@ LongText = Annotated[str, StringConstraints(max_length=20_000)]
 Score = Annotated[int, Field(ge=1, le=10)]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=5_000)]
 
-ASSESSMENT_FIELDS = frozenset(
-    {
-        "stability_impact",
-        "security_impact",
-        "affected_systems",
-        "data_classification",
-        "personal_data",
-        "external_exposure",
-        "sourcing",
-        "vendor",
-        "estimated_cost",
-        "effort_points",
-        "risk_notes",
-        "mitigation",
-        "supplier_id",
-        "assessed_by",
-        "assessed_at",
-    }
-)
-READ_ONLY_FIELDS = frozenset(
-    {
-        "id",
-        "key",
-        "status",
-        "assessment",
-        "security_review",
-        "security_review_required",
-        "requester_id",
-        "item_ids",
-        "rejection_reason",
-        "submitted_at",
-        "created_at",
-        "updated_at",
-        "version",
-    }
-)
-
 
 class _RequestFields(InputModel):
-    """Known request fields that clients may not write are 403, unknown ones 422."""
-
-    forbidden: ClassVar[frozenset[str]] = READ_ONLY_FIELDS | ASSESSMENT_FIELDS
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_forbidden_fields(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            named = sorted(cls.forbidden & data.keys())
-            if named:
-                raise FieldForbidden(
-                    f"These fields are set through their own endpoints: {', '.join(named)}.",
-                    fields=named,
-                )
-        return data
+    """What a requester writes; status, assessment and the like have their own endpoints."""
 
     @field_validator("target_date", check_fields=False)
     @classmethod
@@ -180,3 +128,7 @@ class RequestOut(OutputModel):
     created_at: datetime
     updated_at: datetime
     version: int
+
+
+RequestCreate.read_only = RequestUpdate.read_only = fields_of(RequestOut, AssessmentOut)
+AssessmentIn.read_only = fields_of(AssessmentOut)

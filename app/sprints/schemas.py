@@ -3,7 +3,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from app.core.schemas import Id, InputModel, OutputModel
+from app.core.schemas import Id, InputModel, OutputModel, fields_of
 from app.sprints.models import SprintState
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -93,3 +93,6 @@ class SprintReport(OutputModel):
     carried_over_points: int
     remaining_points: int
     burndown: list[BurndownDay]
+
+
+SprintCreate.read_only = SprintUpdate.read_only = fields_of(SprintOut)

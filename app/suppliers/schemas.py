@@ -3,7 +3,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from app.core.schemas import InputModel, OutputModel
+from app.core.schemas import InputModel, OutputModel, fields_of
 from app.suppliers.models import SupplierAssessment
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -56,3 +56,6 @@ class SupplierOut(OutputModel):
 class SupplierDetail(SupplierOut):
     request_ids: list[int] = Field(description="requests whose assessment names this supplier")
     item_ids: list[int] = Field(description="backlog items of those requests")
+
+
+SupplierCreate.read_only = SupplierUpdate.read_only = fields_of(SupplierDetail)

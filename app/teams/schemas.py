@@ -4,7 +4,7 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from app.core.schemas import Id, InputModel, OutputModel
+from app.core.schemas import Id, InputModel, OutputModel, fields_of
 
 
 def _iana(name: str) -> str:
@@ -60,3 +60,6 @@ class Velocity(OutputModel):
     sprints: list[VelocitySprint]
     average_committed: float | None
     average_completed: float | None
+
+
+TeamCreate.read_only = TeamUpdate.read_only = fields_of(TeamOut)

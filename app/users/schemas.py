@@ -3,7 +3,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from app.core.schemas import InputModel, OutputModel
+from app.core.schemas import InputModel, OutputModel, fields_of
 from app.users.models import Role
 
 UserName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\s].*$")]
@@ -51,3 +51,7 @@ class TokenOut(OutputModel):
 
 class TokenCreated(TokenOut):
     token: str = Field(description="The secret itself; shown only in this response.")
+
+
+UserCreate.read_only = UserUpdate.read_only = fields_of(UserOut)
+TokenCreate.read_only = fields_of(TokenCreated)
