@@ -1,10 +1,10 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.backlog import conversion, readiness, service
-from app.backlog.models import ItemStatus, ItemType
+from app.backlog.models import BacklogItem, ItemStatus, ItemType
 from app.backlog.schemas import (
     ClearanceIn,
     ConvertIn,
@@ -21,13 +21,34 @@ from app.core.etag import IfMatch, check_if_match, etag, set_etag
 from app.core.idempotency import IdempotencyKey, fingerprint, run_once
 from app.core.pagination import Cursor, Limit, set_next_link
 from app.core.schemas import Page, PathId, QueryId, UtcDateTime
-from app.requests.models import Impact
-from app.users.auth import CurrentUser
+from app.requests.deps import acting
+from app.requests.models import Impact, MarketingRequest
+from app.requests.workflow import Action
+from app.users.auth import CurrentUser, ITUser
 from app.users.models import Role
 from app.users.service import ensure_role
 
 router = APIRouter(prefix="/api/v1", tags=["backlog"], responses=error_responses(401))
 _WRITE_ERRORS = error_responses(403, 404, 409, 412, 422)
+
+
+async def _item(item_id: PathId, session: SessionDep) -> BacklogItem:
+    return await service.get_item(session, item_id=item_id)
+
+
+def item_for(*roles: Role) -> Any:
+    """A dependency: the item (404), if the caller's role may act on it (403); before the body."""
+
+    async def load(item: Annotated[BacklogItem, Depends(_item)], actor: CurrentUser) -> BacklogItem:
+        ensure_role(actor, *roles)
+        return item
+
+    return Depends(load)
+
+
+EditableItem = Annotated[BacklogItem, item_for(Role.IT, Role.ADMIN, Role.SECURITY)]
+PlannedItem = Annotated[BacklogItem, item_for(Role.IT, Role.ADMIN)]
+ClearedItem = Annotated[BacklogItem, item_for(Role.SECURITY)]
 SprintFilter = Annotated[
     str | None, Query(pattern=r"^(none|[0-9]{1,9})$", description="a sprint id, or `none`")
 ]
@@ -44,12 +65,11 @@ ItemSort = Annotated[
     responses=error_responses(403, 422),
 )
 async def create_item(
+    actor: ITUser,
     body: ItemCreate,
     session: SessionDep,
-    actor: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    ensure_role(actor, Role.IT, Role.ADMIN)
 
     async def create() -> tuple[ItemOut, dict[str, str]]:
         item = await service.create_item(session, data=body, actor=actor)
@@ -109,9 +129,11 @@ async def list_items(
 
 @router.get("/items/{item_id}", summary="One backlog item", responses=error_responses(404))
 async def get_item(
-    item_id: PathId, response: Response, session: SessionDep, viewer: CurrentUser
+    viewer: CurrentUser,
+    item: Annotated[BacklogItem, Depends(_item)],
+    response: Response,
+    session: SessionDep,
 ) -> ItemOut:
-    item = await service.get_item(session, item_id=item_id)
     set_etag(response, item.version)
     return (await items_out(session, [item]))[0]
 
@@ -129,17 +151,16 @@ async def _committed(session: SessionDep, item_id: PathId, response: Response) -
     responses=_WRITE_ERRORS,
 )
 async def update_item(
-    item_id: PathId,
+    actor: CurrentUser,
+    item: EditableItem,
     body: ItemUpdate,
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     if_match: IfMatch = None,
 ) -> ItemOut:
-    item = await service.get_item(session, item_id=item_id)
     check_if_match(if_match, item.version)
     await service.update_item(session, item=item, data=body, actor=actor)
-    return await _committed(session, item_id, response)
+    return await _committed(session, item.id, response)
 
 
 @router.post(
@@ -148,14 +169,13 @@ async def update_item(
     responses=_WRITE_ERRORS,
 )
 async def move_item(
-    item_id: PathId,
+    actor: CurrentUser,
+    item: PlannedItem,
     body: MoveIn,
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     if_match: IfMatch = None,
 ) -> ItemOut:
-    item = await service.get_item(session, item_id=item_id)
     check_if_match(if_match, item.version)
     await service.move_item(
         session,
@@ -165,7 +185,7 @@ async def move_item(
         position=body.position,
         actor=actor,
     )
-    return await _committed(session, item_id, response)
+    return await _committed(session, item.id, response)
 
 
 @router.post(
@@ -174,18 +194,17 @@ async def move_item(
     responses=_WRITE_ERRORS,
 )
 async def clear_item(
-    item_id: PathId,
+    actor: CurrentUser,
+    item: ClearedItem,
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     body: ClearanceIn | None = None,
     if_match: IfMatch = None,
 ) -> ItemOut:
-    item = await service.get_item(session, item_id=item_id)
     check_if_match(if_match, item.version)
     notes = body.notes if body else None
     await readiness.clear_security(session, item=item, notes=notes, actor=actor)
-    return await _committed(session, item_id, response)
+    return await _committed(session, item.id, response)
 
 
 @router.delete(
@@ -195,9 +214,8 @@ async def clear_item(
     responses=_WRITE_ERRORS,
 )
 async def delete_item(
-    item_id: PathId, session: SessionDep, actor: CurrentUser, if_match: IfMatch = None
+    actor: CurrentUser, item: PlannedItem, session: SessionDep, if_match: IfMatch = None
 ) -> Response:
-    item = await service.get_item(session, item_id=item_id)
     check_if_match(if_match, item.version)
     await service.delete_item(session, item=item, actor=actor)
     await session.commit()
@@ -209,13 +227,26 @@ async def delete_item(
     status_code=201,
     tags=["requests"],
     summary="Turn an approved request into backlog items (IT); the request becomes `planned`",
+    response_model=ConvertOut,
     responses=_WRITE_ERRORS,
 )
 async def convert_request(
-    request_id: PathId, session: SessionDep, actor: CurrentUser, body: ConvertIn | None = None
-) -> ConvertOut:
-    items = await conversion.convert_request(
-        session, request_id=request_id, data=body or ConvertIn(), actor=actor
+    actor: CurrentUser,
+    request: Annotated[MarketingRequest, acting(Action.CONVERT)],
+    session: SessionDep,
+    body: ConvertIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def create() -> tuple[ConvertOut, dict[str, str]]:
+        items = await conversion.convert_request(
+            session, request_id=request.id, data=body or ConvertIn(), actor=actor
+        )
+        return ConvertOut(items=await items_out(session, items)), {}
+
+    return await run_once(
+        session,
+        user_id=actor.id,
+        key=idempotency_key,
+        print_=fingerprint(f"POST /requests/{request.id}/convert", body),
+        create=create,
     )
-    await session.commit()
-    return ConvertOut(items=await items_out(session, items))

@@ -1,16 +1,17 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.backlog import delivery
 from app.core.db import SessionDep
-from app.core.errors import error_responses
+from app.core.errors import Forbidden, error_responses
 from app.core.etag import IfMatch, check_if_match, etag, set_etag
 from app.core.idempotency import IdempotencyKey, fingerprint, run_once
 from app.core.pagination import Cursor, Limit, set_next_link
-from app.core.schemas import Page, PathId, QueryId, UtcDateTime
+from app.core.schemas import Page, QueryId, UtcDateTime
 from app.requests import actions, service
+from app.requests.deps import Loaded, acting
 from app.requests.models import MarketingRequest, RequestStatus
 from app.requests.schemas import (
     AssessmentIn,
@@ -21,12 +22,19 @@ from app.requests.schemas import (
     SecurityReviewIn,
 )
 from app.requests.views import request_out
-from app.users.auth import CurrentUser
+from app.requests.workflow import Action
+from app.users.auth import CurrentUser, require_roles
 from app.users.models import Role, User
-from app.users.service import ensure_role
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"], responses=error_responses(401))
 _ACTION_ERRORS = error_responses(403, 404, 409, 412, 422)
+
+
+async def _editable(request: Loaded, actor: CurrentUser) -> MarketingRequest:
+    """Its requester edits a draft; IT may also move it between plans."""
+    if actor.id != request.requester_id and actor.role not in (Role.IT, Role.ADMIN):
+        raise Forbidden("Only the requester (or IT, for its plan) edits a request.")
+    return request
 
 
 @router.post(
@@ -37,13 +45,11 @@ _ACTION_ERRORS = error_responses(403, 404, 409, 412, 422)
     response_model=RequestOut,
 )
 async def create_request(
+    actor: Annotated[User, require_roles(Role.MARKETING, Role.IT, Role.ADMIN)],
     body: RequestCreate,
     session: SessionDep,
-    actor: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    ensure_role(actor, Role.MARKETING, Role.IT, Role.ADMIN)
-
     async def create() -> tuple[RequestOut, dict[str, str]]:
         request = await service.create_request(session, data=body, actor=actor)
         headers = {"ETag": etag(request.version), "Location": f"{router.prefix}/{request.id}"}
@@ -93,27 +99,25 @@ async def list_requests(
 
 @router.get("/{request_id}", summary="One request", responses=error_responses(404))
 async def get_request(
-    request_id: PathId, response: Response, session: SessionDep, viewer: CurrentUser
+    viewer: CurrentUser, request: Loaded, response: Response, session: SessionDep
 ) -> RequestOut:
-    request = await service.get_request(session, request_id=request_id)
     set_etag(response, request.version)
     return await _out(session, request, viewer)
 
 
 @router.patch(
     "/{request_id}",
-    summary="Edit a draft (its requester or an admin)",
-    responses=error_responses(403, 404, 409, 412, 422),
+    summary="Edit a draft (its requester or an admin); `plan_id` until delivery (or IT)",
+    responses=_ACTION_ERRORS,
 )
 async def update_request(
-    request_id: PathId,
+    actor: CurrentUser,
+    request: Annotated[MarketingRequest, Depends(_editable)],
     body: RequestUpdate,
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     if_match: IfMatch = None,
 ) -> RequestOut:
-    request = await service.get_request(session, request_id=request_id)
     check_if_match(if_match, request.version)
     await service.update_request(session, request=request, data=body, actor=actor)
     return await _committed(session, request, response, actor)
@@ -132,23 +136,17 @@ async def _out(session: SessionDep, request: MarketingRequest, viewer: User) -> 
     return request_out(request, viewer, item_ids[request.id])
 
 
-async def _load(session: SessionDep, request_id: PathId, if_match: str | None) -> MarketingRequest:
-    request = await service.get_request(session, request_id=request_id)
-    check_if_match(if_match, request.version)
-    return request
-
-
 @router.post(
     "/{request_id}/submit", summary="Submit a draft for IT assessment", responses=_ACTION_ERRORS
 )
 async def submit(
-    request_id: PathId,
+    actor: CurrentUser,
+    request: Annotated[MarketingRequest, acting(Action.SUBMIT)],
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     if_match: IfMatch = None,
 ) -> RequestOut:
-    request = await _load(session, request_id, if_match)
+    check_if_match(if_match, request.version)
     await actions.submit(session, request=request, actor=actor)
     return await _committed(session, request, response, actor)
 
@@ -159,13 +157,13 @@ async def submit(
     responses=_ACTION_ERRORS,
 )
 async def withdraw(
-    request_id: PathId,
+    actor: CurrentUser,
+    request: Annotated[MarketingRequest, acting(Action.WITHDRAW)],
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     if_match: IfMatch = None,
 ) -> RequestOut:
-    request = await _load(session, request_id, if_match)
+    check_if_match(if_match, request.version)
     await actions.withdraw(session, request=request, actor=actor)
     return await _committed(session, request, response, actor)
 
@@ -176,14 +174,14 @@ async def withdraw(
     responses=_ACTION_ERRORS,
 )
 async def return_request(
-    request_id: PathId,
+    actor: CurrentUser,
+    request: Annotated[MarketingRequest, acting(Action.RETURN)],
     body: ReasonIn,
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     if_match: IfMatch = None,
 ) -> RequestOut:
-    request = await _load(session, request_id, if_match)
+    check_if_match(if_match, request.version)
     await actions.return_to_requester(session, request=request, reason=body.reason, actor=actor)
     return await _committed(session, request, response, actor)
 
@@ -194,14 +192,14 @@ async def return_request(
     responses=_ACTION_ERRORS,
 )
 async def put_assessment(
-    request_id: PathId,
+    actor: CurrentUser,
+    request: Annotated[MarketingRequest, acting(Action.ASSESS)],
     body: AssessmentIn,
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     if_match: IfMatch = None,
 ) -> RequestOut:
-    request = await _load(session, request_id, if_match)
+    check_if_match(if_match, request.version)
     await actions.put_assessment(session, request=request, data=body, actor=actor)
     return await _committed(session, request, response, actor)
 
@@ -212,27 +210,27 @@ async def put_assessment(
     responses=_ACTION_ERRORS,
 )
 async def approve(
-    request_id: PathId,
+    actor: CurrentUser,
+    request: Annotated[MarketingRequest, acting(Action.APPROVE)],
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     if_match: IfMatch = None,
 ) -> RequestOut:
-    request = await _load(session, request_id, if_match)
+    check_if_match(if_match, request.version)
     await actions.approve(session, request=request, actor=actor)
     return await _committed(session, request, response, actor)
 
 
 @router.post("/{request_id}/reject", summary="Reject with a reason (IT)", responses=_ACTION_ERRORS)
 async def reject(
-    request_id: PathId,
+    actor: CurrentUser,
+    request: Annotated[MarketingRequest, acting(Action.REJECT)],
     body: ReasonIn,
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     if_match: IfMatch = None,
 ) -> RequestOut:
-    request = await _load(session, request_id, if_match)
+    check_if_match(if_match, request.version)
     await actions.reject(session, request=request, reason=body.reason, actor=actor)
     return await _committed(session, request, response, actor)
 
@@ -243,13 +241,13 @@ async def reject(
     responses=_ACTION_ERRORS,
 )
 async def security_review(
-    request_id: PathId,
+    actor: CurrentUser,
+    request: Annotated[MarketingRequest, acting(Action.SECURITY_REVIEW)],
     body: SecurityReviewIn,
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     if_match: IfMatch = None,
 ) -> RequestOut:
-    request = await _load(session, request_id, if_match)
+    check_if_match(if_match, request.version)
     await actions.record_security_review(session, request=request, data=body, actor=actor)
     return await _committed(session, request, response, actor)

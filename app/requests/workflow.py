@@ -91,13 +91,18 @@ def _rules_for(action: Action) -> list[Rule]:
     return [rule for (_, act), rule in TRANSITIONS.items() if act is action]
 
 
-def check(request: MarketingRequest, action: Action, actor: User) -> Rule:
-    """The rule for this move; 403 when the actor may never do it, 409 when the state is wrong."""
-    rule = TRANSITIONS.get((request.status, action))
+def check_role(request: MarketingRequest, action: Action, actor: User) -> None:
+    """403 when the actor may never make this move on this request, whatever its state."""
     # Role before state (DESIGN.md's refusal order): judge the role by any state's rule.
-    probe = rule or next(iter(_rules_for(action)), None)
+    probe = TRANSITIONS.get((request.status, action)) or next(iter(_rules_for(action)), None)
     if probe is not None and (reason := _permitted(probe, request, actor)):
         raise Forbidden(reason)
+
+
+def check(request: MarketingRequest, action: Action, actor: User) -> Rule:
+    """The rule for this move; 403 when the actor may never do it, 409 when the state is wrong."""
+    check_role(request, action, actor)
+    rule = TRANSITIONS.get((request.status, action))
     if rule is None:
         allowed = allowed_actions(request, actor)
         raise InvalidTransition(

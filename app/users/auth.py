@@ -1,6 +1,6 @@
 """Bearer-token authentication as a FastAPI dependency."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -8,7 +8,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.core.db import SessionDep
 from app.core.errors import Unauthorized
 from app.users import service
-from app.users.models import User
+from app.users.models import Role, User
+from app.users.service import ensure_role
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer bb_…`")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -30,3 +31,17 @@ async def current_user(
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_roles(*roles: Role) -> Any:
+    """A dependency: the caller, if their role is one of `roles` (else 403, after 401)."""
+
+    async def check(user: CurrentUser) -> User:
+        ensure_role(user, *roles)
+        return user
+
+    return Depends(check)
+
+
+AdminUser = Annotated[User, require_roles(Role.ADMIN)]
+ITUser = Annotated[User, require_roles(Role.IT, Role.ADMIN)]
