@@ -39,7 +39,7 @@ async def _item(item_id: PathId, session: SessionDep) -> BacklogItem:
 def item_for(*roles: Role) -> Any:
     """A dependency: the item (404), if the caller's role may act on it (403); before the body."""
 
-    async def load(item: Annotated[BacklogItem, Depends(_item)], actor: CurrentUser) -> BacklogItem:
+    async def load(actor: CurrentUser, item: Annotated[BacklogItem, Depends(_item)]) -> BacklogItem:
         ensure_role(actor, *roles)
         return item
 

@@ -1,32 +1,34 @@
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 
 from app.backlog import service as backlog_service
 from app.comments import service
 from app.comments.schemas import CommentCreate, CommentOut
 from app.core.db import SessionDep
 from app.core.errors import error_responses
-from app.core.pagination import (
-    Cursor,
-    Limit,
-    decode_id_cursor,
-    encode_id_cursor,
-    set_next_link,
-)
+from app.core.idempotency import IdempotencyKey, fingerprint, run_once
+from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
 from app.core.schemas import Page, PathId
 from app.requests import service as requests_service
 from app.users.auth import CurrentUser
-from app.users.models import User
 
 router = APIRouter(prefix="/api/v1", tags=["comments"], responses=error_responses(401))
 _READ_ERRORS = error_responses(400, 404, 422)
 _WRITE_ERRORS = error_responses(404, 422)
 
 
-async def _exists(session: SessionDep, parent: service.Parent, parent_id: PathId) -> None:
-    if parent == "request":
-        await requests_service.get_request(session, request_id=parent_id)
-    else:
-        await backlog_service.get_item(session, item_id=parent_id)
+async def _request_id(request_id: PathId, session: SessionDep) -> int:
+    return (await requests_service.get_request(session, request_id=request_id)).id
+
+
+async def _item_id(item_id: PathId, session: SessionDep) -> int:
+    return (await backlog_service.get_item(session, item_id=item_id)).id
+
+
+RequestId = Annotated[int, Depends(_request_id)]
+ItemId = Annotated[int, Depends(_item_id)]
 
 
 async def _page(
@@ -34,17 +36,12 @@ async def _page(
     request: Request,
     response: Response,
     parent: service.Parent,
-    parent_id: PathId,
+    parent_id: int,
     limit: int,
     cursor: str | None,
 ) -> Page[CommentOut]:
-    await _exists(session, parent, parent_id)
     comments, last_id = await service.list_comments(
-        session,
-        parent=parent,
-        parent_id=parent_id,
-        limit=limit,
-        after_id=decode_id_cursor(cursor),
+        session, parent=parent, parent_id=parent_id, limit=limit, after_id=decode_id_cursor(cursor)
     )
     next_cursor = encode_id_cursor(last_id)
     set_next_link(request, response, next_cursor)
@@ -54,14 +51,26 @@ async def _page(
 
 
 async def _add(
-    session: SessionDep, parent: service.Parent, parent_id: PathId, body: str, actor: User
-) -> CommentOut:
-    await _exists(session, parent, parent_id)
-    comment = await service.add_comment(
-        session, parent=parent, parent_id=parent_id, body=body, actor=actor
+    session: SessionDep,
+    parent: service.Parent,
+    parent_id: int,
+    body: CommentCreate,
+    actor: CurrentUser,
+    key: str | None,
+) -> JSONResponse:
+    async def create() -> tuple[CommentOut, dict[str, str]]:
+        comment = await service.add_comment(
+            session, parent=parent, parent_id=parent_id, body=body.body, actor=actor
+        )
+        return CommentOut.model_validate(comment), {}
+
+    return await run_once(
+        session,
+        user_id=actor.id,
+        key=key,
+        print_=fingerprint(f"POST /{parent}s/{parent_id}/comments", body),
+        create=create,
     )
-    await session.commit()
-    return CommentOut.model_validate(comment)
 
 
 @router.get(
@@ -70,11 +79,11 @@ async def _add(
     responses=_READ_ERRORS,
 )
 async def list_request_comments(
-    request_id: PathId,
+    viewer: CurrentUser,
+    request_id: RequestId,
     request: Request,
     response: Response,
     session: SessionDep,
-    viewer: CurrentUser,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[CommentOut]:
@@ -85,23 +94,28 @@ async def list_request_comments(
     "/requests/{request_id}/comments",
     status_code=201,
     summary="Comment on a request (anyone who can read it)",
+    response_model=CommentOut,
     responses=_WRITE_ERRORS,
 )
 async def add_request_comment(
-    request_id: PathId, body: CommentCreate, session: SessionDep, actor: CurrentUser
-) -> CommentOut:
-    return await _add(session, "request", request_id, body.body, actor)
+    actor: CurrentUser,
+    request_id: RequestId,
+    body: CommentCreate,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _add(session, "request", request_id, body, actor, idempotency_key)
 
 
 @router.get(
     "/items/{item_id}/comments", summary="Comments on an item, oldest first", responses=_READ_ERRORS
 )
 async def list_item_comments(
-    item_id: PathId,
+    viewer: CurrentUser,
+    item_id: ItemId,
     request: Request,
     response: Response,
     session: SessionDep,
-    viewer: CurrentUser,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[CommentOut]:
@@ -112,9 +126,14 @@ async def list_item_comments(
     "/items/{item_id}/comments",
     status_code=201,
     summary="Comment on an item (anyone who can read it)",
+    response_model=CommentOut,
     responses=_WRITE_ERRORS,
 )
 async def add_item_comment(
-    item_id: PathId, body: CommentCreate, session: SessionDep, actor: CurrentUser
-) -> CommentOut:
-    return await _add(session, "item", item_id, body.body, actor)
+    actor: CurrentUser,
+    item_id: ItemId,
+    body: CommentCreate,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _add(session, "item", item_id, body, actor, idempotency_key)

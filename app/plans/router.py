@@ -1,15 +1,21 @@
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 
 from app.core.db import SessionDep
 from app.core.errors import error_responses
-from app.core.etag import IfMatch, check_if_match, set_etag
+from app.core.etag import IfMatch, check_if_match, etag, set_etag
+from app.core.idempotency import IdempotencyKey, fingerprint, run_once
 from app.core.money import Money
 from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
 from app.core.schemas import Page, PathId
 from app.plans import report, service
 from app.plans.models import Plan, PlanStatus
 from app.plans.schemas import Agreement, Horizon, PlanCreate, PlanOut, PlanReport, PlanUpdate
-from app.users.auth import CurrentUser
+from app.users.auth import CurrentUser, require_roles
+from app.users.models import Role, User
+from app.users.service import ensure_role
 
 router = APIRouter(prefix="/api/v1/plans", tags=["plans"], responses=error_responses(401))
 _WRITE_ERRORS = error_responses(403, 404, 409, 412, 422)
@@ -41,25 +47,60 @@ async def _out(session: SessionDep, plans: list[Plan]) -> list[PlanOut]:
     ]
 
 
-async def _done(session: SessionDep, plan_id: PathId, response: Response) -> PlanOut:
+async def _done(session: SessionDep, plan_id: int, response: Response) -> PlanOut:
     await session.commit()
     plan = await service.get_plan(session, plan_id=plan_id)
     set_etag(response, plan.version)
     return (await _out(session, [plan]))[0]
 
 
+async def _plan(plan_id: PathId, session: SessionDep) -> Plan:
+    return await service.get_plan(session, plan_id=plan_id)
+
+
+LoadedPlan = Annotated[Plan, Depends(_plan)]
+
+
+async def _editable_plan(actor: CurrentUser, plan: LoadedPlan) -> Plan:
+    service.ensure_may_edit(plan, actor)
+    return plan
+
+
+async def _owned_plan(actor: CurrentUser, plan: LoadedPlan) -> Plan:
+    service.ensure_owner(plan, actor)
+    return plan
+
+
+async def _managed_plan(actor: CurrentUser, plan: LoadedPlan) -> Plan:
+    ensure_role(actor, Role.IT, Role.ADMIN)
+    return plan
+
+
 @router.post(
     "",
     status_code=201,
     summary="Write a business plan (marketing or IT); it starts as a draft",
+    response_model=PlanOut,
     responses=error_responses(403, 422),
 )
 async def create_plan(
-    body: PlanCreate, response: Response, session: SessionDep, actor: CurrentUser
-) -> PlanOut:
-    plan = await service.create_plan(session, data=body, actor=actor)
-    response.headers["Location"] = f"{router.prefix}/{plan.id}"
-    return await _done(session, plan.id, response)
+    actor: Annotated[User, require_roles(Role.MARKETING, Role.IT, Role.ADMIN)],
+    body: PlanCreate,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def create() -> tuple[PlanOut, dict[str, str]]:
+        plan = await service.create_plan(session, data=body, actor=actor)
+        headers = {"ETag": etag(plan.version), "Location": f"{router.prefix}/{plan.id}"}
+        return (await _out(session, [plan]))[0], headers
+
+    return await run_once(
+        session,
+        user_id=actor.id,
+        key=idempotency_key,
+        print_=fingerprint("POST /plans", body),
+        create=create,
+    )
 
 
 @router.get("", summary="List business plans", responses=error_responses(400, 422))
@@ -82,9 +123,8 @@ async def list_plans(
 
 @router.get("/{plan_id}", summary="One business plan", responses=error_responses(404))
 async def get_plan(
-    plan_id: PathId, response: Response, session: SessionDep, viewer: CurrentUser
+    viewer: CurrentUser, plan: LoadedPlan, response: Response, session: SessionDep
 ) -> PlanOut:
-    plan = await service.get_plan(session, plan_id=plan_id)
     set_etag(response, plan.version)
     return (await _out(session, [plan]))[0]
 
@@ -95,17 +135,16 @@ async def get_plan(
     responses=_WRITE_ERRORS,
 )
 async def update_plan(
-    plan_id: PathId,
+    actor: CurrentUser,
+    plan: Annotated[Plan, Depends(_editable_plan)],
     body: PlanUpdate,
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     if_match: IfMatch = None,
 ) -> PlanOut:
-    plan = await service.get_plan(session, plan_id=plan_id)
     check_if_match(if_match, plan.version)
     await service.update_plan(session, plan=plan, data=body, actor=actor)
-    return await _done(session, plan_id, response)
+    return await _done(session, plan.id, response)
 
 
 @router.post(
@@ -114,38 +153,41 @@ async def update_plan(
     responses=_WRITE_ERRORS,
 )
 async def agree(
-    plan_id: PathId,
+    actor: CurrentUser,
+    plan: Annotated[Plan, Depends(_owned_plan)],
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     if_match: IfMatch = None,
 ) -> PlanOut:
-    plan = await service.get_plan(session, plan_id=plan_id)
     check_if_match(if_match, plan.version)
     await service.agree(session, plan=plan, actor=actor)
-    return await _done(session, plan_id, response)
+    return await _done(session, plan.id, response)
 
 
 @router.post(
     "/{plan_id}/activate", summary="Start running an agreed plan (IT)", responses=_WRITE_ERRORS
 )
 async def activate(
-    plan_id: PathId, response: Response, session: SessionDep, actor: CurrentUser
+    actor: CurrentUser,
+    plan: Annotated[Plan, Depends(_managed_plan)],
+    response: Response,
+    session: SessionDep,
 ) -> PlanOut:
-    plan = await service.get_plan(session, plan_id=plan_id)
     await service.move(session, plan=plan, target=PlanStatus.ACTIVE, actor=actor)
-    return await _done(session, plan_id, response)
+    return await _done(session, plan.id, response)
 
 
 @router.post(
     "/{plan_id}/close", summary="Close a plan; it becomes read-only (IT)", responses=_WRITE_ERRORS
 )
 async def close(
-    plan_id: PathId, response: Response, session: SessionDep, actor: CurrentUser
+    actor: CurrentUser,
+    plan: Annotated[Plan, Depends(_managed_plan)],
+    response: Response,
+    session: SessionDep,
 ) -> PlanOut:
-    plan = await service.get_plan(session, plan_id=plan_id)
     await service.move(session, plan=plan, target=PlanStatus.CLOSED, actor=actor)
-    return await _done(session, plan_id, response)
+    return await _done(session, plan.id, response)
 
 
 @router.get(
@@ -153,6 +195,5 @@ async def close(
     summary="Per quarter: requests and items, progress, money by sourcing, risk, lead time",
     responses=error_responses(404),
 )
-async def plan_report(plan_id: PathId, session: SessionDep, viewer: CurrentUser) -> PlanReport:
-    plan = await service.get_plan(session, plan_id=plan_id)
+async def plan_report(viewer: CurrentUser, plan: LoadedPlan, session: SessionDep) -> PlanReport:
     return await report.plan_report(session, plan=plan)

@@ -86,7 +86,12 @@ async def create_plan(session: AsyncSession, *, data: PlanCreate, actor: User) -
     return plan
 
 
-def _may_edit(plan: Plan, actor: User) -> None:
+def ensure_owner(plan: Plan, actor: User) -> None:
+    if actor.id not in (plan.marketing_owner_id, plan.it_owner_id):
+        raise Forbidden("Only the plan's two owners agree to it.")
+
+
+def ensure_may_edit(plan: Plan, actor: User) -> None:
     owners = (plan.marketing_owner_id, plan.it_owner_id)
     if actor.role not in (Role.IT, Role.ADMIN) and actor.id not in owners:
         raise Forbidden("Only the plan's owners, IT and admins edit a plan.")
@@ -96,7 +101,7 @@ def _may_edit(plan: Plan, actor: User) -> None:
 
 async def update_plan(session: AsyncSession, *, plan: Plan, data: PlanUpdate, actor: User) -> Plan:
     """Edit; a change to the agreed content sends an agreed or active plan back to draft."""
-    _may_edit(plan, actor)
+    ensure_may_edit(plan, actor)
     changes = data.model_dump(exclude_unset=True, by_alias=True)
     reject_nulls(
         changes, ("title", "objective", "kpis", "marketing_owner_id", "it_owner_id", "horizon")
@@ -125,8 +130,7 @@ async def update_plan(session: AsyncSession, *, plan: Plan, data: PlanUpdate, ac
 
 async def agree(session: AsyncSession, *, plan: Plan, actor: User) -> Plan:
     """One owner's agreement to the current revision; both owners make the plan `agreed`."""
-    if actor.id not in (plan.marketing_owner_id, plan.it_owner_id):
-        raise Forbidden("Only the plan's two owners agree to it.")
+    ensure_owner(plan, actor)
     if plan.status is PlanStatus.AGREED and actor.id in plan.agreed_by():
         return plan  # agreeing again to what one already agreed to changes nothing
     if plan.status is not PlanStatus.DRAFT:

@@ -23,7 +23,7 @@ def acting(action: Action) -> Any:
     """A dependency: the request (404), if the caller may ever `action` it (403), both before
     the body is read; the state is judged by the action itself (409)."""
 
-    async def load(request: Loaded, actor: CurrentUser) -> MarketingRequest:
+    async def load(actor: CurrentUser, request: Loaded) -> MarketingRequest:
         workflow.check_role(request, action, actor)
         return request
 

@@ -30,7 +30,7 @@ router = APIRouter(prefix="/api/v1/requests", tags=["requests"], responses=error
 _ACTION_ERRORS = error_responses(403, 404, 409, 412, 422)
 
 
-async def _editable(request: Loaded, actor: CurrentUser) -> MarketingRequest:
+async def _editable(actor: CurrentUser, request: Loaded) -> MarketingRequest:
     """Its requester edits a draft; IT may also move it between plans."""
     if actor.id != request.requester_id and actor.role not in (Role.IT, Role.ADMIN):
         raise Forbidden("Only the requester (or IT, for its plan) edits a request.")

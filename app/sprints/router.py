@@ -1,8 +1,12 @@
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 
 from app.core.db import SessionDep
 from app.core.errors import error_responses
-from app.core.etag import IfMatch, check_if_match, set_etag
+from app.core.etag import IfMatch, check_if_match, etag, set_etag
+from app.core.idempotency import IdempotencyKey, fingerprint, run_once
 from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
 from app.core.schemas import Page, PathId, QueryId
 from app.sprints import lifecycle, planning, report, service
@@ -15,10 +19,27 @@ from app.sprints.schemas import (
     SprintReport,
     SprintUpdate,
 )
-from app.users.auth import CurrentUser
+from app.users.auth import CurrentUser, ITUser
+from app.users.models import Role
+from app.users.service import ensure_role
 
 router = APIRouter(prefix="/api/v1/sprints", tags=["sprints"], responses=error_responses(401))
 _WRITE_ERRORS = error_responses(403, 404, 409, 412, 422)
+
+
+async def _sprint(sprint_id: PathId, session: SessionDep) -> Sprint:
+    return await service.get_sprint(session, sprint_id=sprint_id)
+
+
+async def _managed_sprint(sprint_id: PathId, session: SessionDep, actor: CurrentUser) -> Sprint:
+    """The sprint, its row locked until commit (planning races serialise here), for IT."""
+    sprint = await service.get_sprint(session, sprint_id=sprint_id, lock=True)
+    ensure_role(actor, Role.IT, Role.ADMIN)
+    return sprint
+
+
+LoadedSprint = Annotated[Sprint, Depends(_sprint)]
+ManagedSprint = Annotated[Sprint, Depends(_managed_sprint)]
 
 
 async def _out(session: SessionDep, sprints: list[Sprint]) -> list[SprintOut]:
@@ -34,20 +55,38 @@ async def _out(session: SessionDep, sprints: list[Sprint]) -> list[SprintOut]:
     ]
 
 
-async def _done(session: SessionDep, sprint_id: PathId, response: Response) -> SprintOut:
+async def _done(session: SessionDep, sprint_id: int, response: Response) -> SprintOut:
     await session.commit()
     sprint = await service.get_sprint(session, sprint_id=sprint_id)
     set_etag(response, sprint.version)
     return (await _out(session, [sprint]))[0]
 
 
-@router.post("", status_code=201, summary="Plan a sprint (IT)", responses=error_responses(403, 422))
+@router.post(
+    "",
+    status_code=201,
+    summary="Plan a sprint (IT)",
+    response_model=SprintOut,
+    responses=error_responses(403, 422),
+)
 async def create_sprint(
-    body: SprintCreate, response: Response, session: SessionDep, actor: CurrentUser
-) -> SprintOut:
-    sprint = await service.create_sprint(session, data=body, actor=actor)
-    response.headers["Location"] = f"{router.prefix}/{sprint.id}"
-    return await _done(session, sprint.id, response)
+    actor: ITUser,
+    body: SprintCreate,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def create() -> tuple[SprintOut, dict[str, str]]:
+        sprint = await service.create_sprint(session, data=body, actor=actor)
+        headers = {"ETag": etag(sprint.version), "Location": f"{router.prefix}/{sprint.id}"}
+        return (await _out(session, [sprint]))[0], headers
+
+    return await run_once(
+        session,
+        user_id=actor.id,
+        key=idempotency_key,
+        print_=fingerprint("POST /sprints", body),
+        create=create,
+    )
 
 
 @router.get("", summary="List sprints", responses=error_responses(400, 422))
@@ -71,9 +110,8 @@ async def list_sprints(
 
 @router.get("/{sprint_id}", summary="One sprint", responses=error_responses(404))
 async def get_sprint(
-    sprint_id: PathId, response: Response, session: SessionDep, viewer: CurrentUser
+    viewer: CurrentUser, sprint: LoadedSprint, response: Response, session: SessionDep
 ) -> SprintOut:
-    sprint = await service.get_sprint(session, sprint_id=sprint_id)
     set_etag(response, sprint.version)
     return (await _out(session, [sprint]))[0]
 
@@ -82,17 +120,16 @@ async def get_sprint(
     "/{sprint_id}", summary="Change a planned or active sprint (IT)", responses=_WRITE_ERRORS
 )
 async def update_sprint(
-    sprint_id: PathId,
+    actor: CurrentUser,
+    sprint: ManagedSprint,
     body: SprintUpdate,
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     if_match: IfMatch = None,
 ) -> SprintOut:
-    sprint = await service.get_sprint(session, sprint_id=sprint_id)
     check_if_match(if_match, sprint.version)
     await service.update_sprint(session, sprint=sprint, data=body, actor=actor)
-    return await _done(session, sprint_id, response)
+    return await _done(session, sprint.id, response)
 
 
 @router.post(
@@ -103,9 +140,12 @@ async def update_sprint(
     responses=_WRITE_ERRORS,
 )
 async def add_items(
-    sprint_id: PathId, body: AddItems, response: Response, session: SessionDep, actor: CurrentUser
+    actor: CurrentUser,
+    sprint: ManagedSprint,
+    body: AddItems,
+    response: Response,
+    session: SessionDep,
 ) -> SprintOut:
-    sprint = await service.get_sprint(session, sprint_id=sprint_id, lock=True)
     await planning.add_items(
         session,
         sprint=sprint,
@@ -113,7 +153,7 @@ async def add_items(
         override_reason=body.override_reason,
         actor=actor,
     )
-    return await _done(session, sprint_id, response)
+    return await _done(session, sprint.id, response)
 
 
 @router.delete(
@@ -123,9 +163,8 @@ async def add_items(
     responses=_WRITE_ERRORS,
 )
 async def remove_item(
-    sprint_id: PathId, item_id: PathId, session: SessionDep, actor: CurrentUser
+    actor: CurrentUser, sprint: ManagedSprint, item_id: PathId, session: SessionDep
 ) -> Response:
-    sprint = await service.get_sprint(session, sprint_id=sprint_id, lock=True)
     await planning.remove_item(session, sprint=sprint, item_id=item_id, actor=actor)
     await session.commit()
     return Response(status_code=204)
@@ -137,16 +176,15 @@ async def remove_item(
     responses=_WRITE_ERRORS,
 )
 async def start_sprint(
-    sprint_id: PathId,
+    actor: CurrentUser,
+    sprint: ManagedSprint,
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     if_match: IfMatch = None,
 ) -> SprintOut:
-    sprint = await service.get_sprint(session, sprint_id=sprint_id, lock=True)
     check_if_match(if_match, sprint.version)
     await lifecycle.start(session, sprint=sprint, actor=actor)
-    return await _done(session, sprint_id, response)
+    return await _done(session, sprint.id, response)
 
 
 @router.post(
@@ -155,14 +193,13 @@ async def start_sprint(
     responses=_WRITE_ERRORS,
 )
 async def close_sprint(
-    sprint_id: PathId,
+    actor: CurrentUser,
+    sprint: ManagedSprint,
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     body: CloseSprint | None = None,
     if_match: IfMatch = None,
 ) -> SprintOut:
-    sprint = await service.get_sprint(session, sprint_id=sprint_id, lock=True)
     check_if_match(if_match, sprint.version)
     body = body or CloseSprint()
     await lifecycle.close(
@@ -172,7 +209,7 @@ async def close_sprint(
         next_sprint_id=body.next_sprint_id,
         actor=actor,
     )
-    return await _done(session, sprint_id, response)
+    return await _done(session, sprint.id, response)
 
 
 @router.get(
@@ -181,7 +218,6 @@ async def close_sprint(
     responses=error_responses(404),
 )
 async def sprint_report(
-    sprint_id: PathId, session: SessionDep, viewer: CurrentUser
+    viewer: CurrentUser, sprint: LoadedSprint, session: SessionDep
 ) -> SprintReport:
-    sprint = await service.get_sprint(session, sprint_id=sprint_id)
     return await report.sprint_report(session, sprint=sprint)

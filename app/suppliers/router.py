@@ -1,14 +1,20 @@
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 
 from app.core.db import SessionDep
 from app.core.errors import error_responses
-from app.core.etag import IfMatch, check_if_match, set_etag
+from app.core.etag import IfMatch, check_if_match, etag, set_etag
+from app.core.idempotency import IdempotencyKey, fingerprint, run_once
 from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
 from app.core.schemas import Page, PathId
 from app.suppliers import service
 from app.suppliers.models import Supplier, SupplierAssessment
 from app.suppliers.schemas import SupplierCreate, SupplierDetail, SupplierOut, SupplierUpdate
-from app.users.auth import CurrentUser
+from app.users.auth import CurrentUser, ITUser
+from app.users.models import Role
+from app.users.service import ensure_role
 
 router = APIRouter(prefix="/api/v1/suppliers", tags=["suppliers"], responses=error_responses(401))
 
@@ -22,17 +28,43 @@ def supplier_out(supplier: Supplier) -> SupplierOut:
     )
 
 
+async def _supplier(supplier_id: PathId, session: SessionDep) -> Supplier:
+    return await service.get_supplier(session, supplier_id=supplier_id)
+
+
+LoadedSupplier = Annotated[Supplier, Depends(_supplier)]
+
+
+async def _kept_supplier(actor: CurrentUser, supplier: LoadedSupplier) -> Supplier:
+    ensure_role(actor, Role.IT, Role.ADMIN, Role.SECURITY)
+    return supplier
+
+
 @router.post(
-    "", status_code=201, summary="Add a supplier (IT)", responses=error_responses(403, 409, 422)
+    "",
+    status_code=201,
+    summary="Add a supplier (IT)",
+    response_model=SupplierOut,
+    responses=error_responses(403, 409, 422),
 )
 async def create_supplier(
-    body: SupplierCreate, response: Response, session: SessionDep, actor: CurrentUser
-) -> SupplierOut:
-    supplier = await service.create_supplier(session, data=body, actor=actor)
-    await session.commit()
-    set_etag(response, supplier.version)
-    response.headers["Location"] = f"{router.prefix}/{supplier.id}"
-    return supplier_out(supplier)
+    actor: ITUser,
+    body: SupplierCreate,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def create() -> tuple[SupplierOut, dict[str, str]]:
+        supplier = await service.create_supplier(session, data=body, actor=actor)
+        headers = {"ETag": etag(supplier.version), "Location": f"{router.prefix}/{supplier.id}"}
+        return supplier_out(supplier), headers
+
+    return await run_once(
+        session,
+        user_id=actor.id,
+        key=idempotency_key,
+        print_=fingerprint("POST /suppliers", body),
+        create=create,
+    )
 
 
 @router.get("", summary="The supplier directory", responses=error_responses(400, 422))
@@ -59,9 +91,8 @@ async def list_suppliers(
     responses=error_responses(404),
 )
 async def get_supplier(
-    supplier_id: PathId, response: Response, session: SessionDep, viewer: CurrentUser
+    viewer: CurrentUser, supplier: LoadedSupplier, response: Response, session: SessionDep
 ) -> SupplierDetail:
-    supplier = await service.get_supplier(session, supplier_id=supplier_id)
     request_ids, item_ids = await service.dependents(session, supplier_id=supplier.id)
     set_etag(response, supplier.version)
     return SupplierDetail(
@@ -75,14 +106,13 @@ async def get_supplier(
     responses=error_responses(403, 404, 409, 412, 422),
 )
 async def update_supplier(
-    supplier_id: PathId,
+    actor: CurrentUser,
+    supplier: Annotated[Supplier, Depends(_kept_supplier)],
     body: SupplierUpdate,
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     if_match: IfMatch = None,
 ) -> SupplierOut:
-    supplier = await service.get_supplier(session, supplier_id=supplier_id)
     check_if_match(if_match, supplier.version)
     await service.update_supplier(session, supplier=supplier, data=body, actor=actor)
     await session.commit()

@@ -1,17 +1,21 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from app.core.db import SessionDep
 from app.core.errors import error_responses
-from app.core.etag import IfMatch, check_if_match, set_etag
+from app.core.etag import IfMatch, check_if_match, etag, set_etag
+from app.core.idempotency import IdempotencyKey, fingerprint, run_once
 from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
 from app.core.schemas import Page, PathId
 from app.sprints import report
 from app.teams import service
 from app.teams.models import Team
 from app.teams.schemas import TeamCreate, TeamOut, TeamUpdate, Velocity
-from app.users.auth import CurrentUser
+from app.users.auth import CurrentUser, ITUser
+from app.users.models import Role
+from app.users.service import ensure_role
 
 router = APIRouter(prefix="/api/v1/teams", tags=["teams"], responses=error_responses(401))
 
@@ -25,17 +29,43 @@ def team_out(team: Team) -> TeamOut:
     )
 
 
+async def _team(team_id: PathId, session: SessionDep) -> Team:
+    return await service.get_team(session, team_id=team_id)
+
+
+LoadedTeam = Annotated[Team, Depends(_team)]
+
+
+async def _managed_team(actor: CurrentUser, team: LoadedTeam) -> Team:
+    ensure_role(actor, Role.IT, Role.ADMIN)
+    return team
+
+
 @router.post(
-    "", status_code=201, summary="Create a team (IT)", responses=error_responses(403, 409, 422)
+    "",
+    status_code=201,
+    summary="Create a team (IT)",
+    response_model=TeamOut,
+    responses=error_responses(403, 409, 422),
 )
 async def create_team(
-    body: TeamCreate, response: Response, session: SessionDep, actor: CurrentUser
-) -> TeamOut:
-    team = await service.create_team(session, data=body, actor=actor)
-    await session.commit()
-    set_etag(response, team.version)
-    response.headers["Location"] = f"{router.prefix}/{team.id}"
-    return team_out(team)
+    actor: ITUser,
+    body: TeamCreate,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def create() -> tuple[TeamOut, dict[str, str]]:
+        team = await service.create_team(session, data=body, actor=actor)
+        headers = {"ETag": etag(team.version), "Location": f"{router.prefix}/{team.id}"}
+        return team_out(team), headers
+
+    return await run_once(
+        session,
+        user_id=actor.id,
+        key=idempotency_key,
+        print_=fingerprint("POST /teams", body),
+        create=create,
+    )
 
 
 @router.get("", summary="List teams", responses=error_responses(400, 422))
@@ -56,10 +86,7 @@ async def list_teams(
 
 
 @router.get("/{team_id}", summary="One team", responses=error_responses(404))
-async def get_team(
-    team_id: PathId, response: Response, session: SessionDep, viewer: CurrentUser
-) -> TeamOut:
-    team = await service.get_team(session, team_id=team_id)
+async def get_team(viewer: CurrentUser, team: LoadedTeam, response: Response) -> TeamOut:
     set_etag(response, team.version)
     return team_out(team)
 
@@ -70,14 +97,13 @@ async def get_team(
     responses=error_responses(403, 404, 409, 412, 422),
 )
 async def update_team(
-    team_id: PathId,
+    actor: CurrentUser,
+    team: Annotated[Team, Depends(_managed_team)],
     body: TeamUpdate,
     response: Response,
     session: SessionDep,
-    actor: CurrentUser,
     if_match: IfMatch = None,
 ) -> TeamOut:
-    team = await service.get_team(session, team_id=team_id)
     check_if_match(if_match, team.version)
     await service.update_team(session, team=team, data=body, actor=actor)
     await session.commit()
@@ -91,10 +117,9 @@ async def update_team(
     responses=error_responses(404, 422),
 )
 async def velocity(
-    team_id: PathId,
-    session: SessionDep,
     viewer: CurrentUser,
+    team: LoadedTeam,
+    session: SessionDep,
     last: Annotated[int, Query(ge=1, le=50, description="how many closed sprints")] = 3,
 ) -> Velocity:
-    await service.get_team(session, team_id=team_id)
-    return await report.velocity(session, team_id=team_id, last=last)
+    return await report.velocity(session, team_id=team.id, last=last)

@@ -26,13 +26,13 @@ async def _target(user_id: PathId, session: SessionDep) -> User:
 Target = Annotated[User, Depends(_target)]
 
 
-async def _admin_target(target: Target, actor: CurrentUser) -> User:
+async def _admin_target(actor: CurrentUser, target: Target) -> User:
     """The user acted on, by an admin: 404 before 403, both before the body is read."""
     service.ensure_role(actor, Role.ADMIN)
     return target
 
 
-async def _own_or_admin_target(target: Target, actor: CurrentUser) -> User:
+async def _own_or_admin_target(actor: CurrentUser, target: Target) -> User:
     service.ensure_admin_or_self(actor, target.id)
     return target
 
