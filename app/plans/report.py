@@ -98,7 +98,8 @@ async def plan_report(session: AsyncSession, *, plan: Plan) -> PlanReport:
     items_of: dict[int, list[BacklogItem]] = defaultdict(list)
     items: list[BacklogItem] = []
     if requests:
-        query = select(BacklogItem).where(BacklogItem.request_id.in_([r.id for r in requests]))
+        of_plan = select(MarketingRequest.id).where(MarketingRequest.plan_id == plan.id)
+        query = select(BacklogItem).where(BacklogItem.request_id.in_(of_plan))
         items = list(await session.scalars(query.order_by(BacklogItem.id)))
         for item in items:
             items_of[item.request_id or 0].append(item)
@@ -110,8 +111,13 @@ async def plan_report(session: AsyncSession, *, plan: Plan) -> PlanReport:
         quarter = Quarter.of(request.target_date) if request.target_date else None
         (by_quarter[str(quarter)] if quarter in quarters else unscheduled).append(view)
     counted = [i for i in items if i.status is not ItemStatus.CANCELLED]
-    delivered = [r.id for r in requests if r.status is RequestStatus.DELIVERED]
-    leads = await reports.lead_times(session, delivered)
+    leads = await reports.lead_times(
+        session,
+        select(MarketingRequest.id).where(
+            MarketingRequest.plan_id == plan.id,
+            MarketingRequest.status == RequestStatus.DELIVERED,
+        ),
+    )
     stability, security = _risk(items)
     return PlanReport(
         plan_id=plan.id,

@@ -3,8 +3,9 @@
 import math
 from collections import defaultdict
 from datetime import UTC, date, datetime, time
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.backlog.models import BacklogItem, ItemStatus
@@ -72,21 +73,23 @@ def roadmap_request(request: MarketingRequest, items: list[BacklogItem]) -> Road
 async def roadmap(session: AsyncSession, *, first: Quarter, last: Quarter) -> Roadmap:
     """Requests by the quarter of their target date, with their items; team work by target."""
     quarters = first.until(last)
+    shown = (
+        MarketingRequest.target_date.between(first.first_day(), last.last_day()),
+        MarketingRequest.status.not_in(NOT_ON_THE_ROADMAP),
+    )
     requests = list(
         await session.scalars(
             select(MarketingRequest)
-            .where(
-                MarketingRequest.target_date.between(first.first_day(), last.last_day()),
-                MarketingRequest.status.not_in(NOT_ON_THE_ROADMAP),
-            )
+            .where(*shown)
             .order_by(MarketingRequest.target_date, MarketingRequest.id)
         )
     )
     items_of: dict[int, list[BacklogItem]] = defaultdict(list)
-    if requests:
-        query = select(BacklogItem).where(BacklogItem.request_id.in_([r.id for r in requests]))
-        for item in await session.scalars(query.order_by(BacklogItem.id)):
-            items_of[item.request_id or 0].append(item)
+    # A subquery, not a list of ids: any number of requests stays one bounded statement.
+    of_shown = select(MarketingRequest.id).where(*shown)
+    query = select(BacklogItem).where(BacklogItem.request_id.in_(of_shown))
+    for item in await session.scalars(query.order_by(BacklogItem.id)):
+        items_of[item.request_id or 0].append(item)
     loose = await session.scalars(
         select(BacklogItem)
         .where(BacklogItem.request_id.is_(None), BacklogItem.target.in_(map(str, quarters)))
@@ -155,7 +158,7 @@ def lead_time_group(department: str | None, days: list[float]) -> LeadTimeGroup:
 
 
 async def _event_times(
-    session: AsyncSession, event_type: str, ids: list[int], latest: bool
+    session: AsyncSession, event_type: str, ids: Select[Any], latest: bool
 ) -> dict[int, datetime]:
     pick = func.max(Event.at) if latest else func.min(Event.at)
     rows = await session.execute(
@@ -167,18 +170,19 @@ async def _event_times(
 
 
 async def lead_times(
-    session: AsyncSession, request_ids: list[int]
+    session: AsyncSession, request_ids: Select[Any]
 ) -> dict[int, tuple[datetime, float]]:
-    """For delivered requests: when they were delivered, and days since first submission."""
+    """For delivered requests (`request_ids` selects their ids): when they were delivered, and
+    the days since their first submission."""
     submitted = await _event_times(session, "request.submit", request_ids, latest=False)
     delivered = await _event_times(
         session, "request.delivery_status_changed", request_ids, latest=True
     )
     return {
-        rid: (delivered[rid], (delivered[rid] - submitted[rid]).total_seconds() / 86_400)
-        for rid in request_ids
+        rid: (at, (at - submitted[rid]).total_seconds() / 86_400)
+        for rid, at in delivered.items()
         # delivered before submitted cannot happen; such a record is skipped, not averaged in
-        if rid in submitted and rid in delivered and delivered[rid] >= submitted[rid]
+        if rid in submitted and at >= submitted[rid]
     }
 
 
@@ -192,10 +196,11 @@ async def lead_time(
     if department is not None:
         query = query.where(MarketingRequest.department == department)
     departments = {rid: dep for rid, dep in await session.execute(query)}
+    ids = query.with_only_columns(MarketingRequest.id)
     low = datetime.combine(since, time.min, UTC) if since else None
     high = datetime.combine(until, time.max, UTC) if until else None
     days: dict[str | None, list[float]] = defaultdict(list)
-    for rid, (delivered_at, lead) in (await lead_times(session, list(departments))).items():
+    for rid, (delivered_at, lead) in (await lead_times(session, ids)).items():
         if (low is None or delivered_at >= low) and (high is None or delivered_at <= high):
             days[departments[rid]].append(lead)
     everything = [d for values in days.values() for d in values]
