@@ -13,7 +13,7 @@ from typing import assert_never
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import demo_delivery
+from app import demo_delivery, demo_direction
 from app.comments import service as comments_service
 from app.core.config import Settings
 from app.core.money import Money
@@ -252,6 +252,10 @@ async def load_demo(session: AsyncSession, *, settings: Settings) -> str:
     }
     today = datetime.now(UTC).date()
     requests = [await _file(session, spec, users=users, today=today) for spec in REQUESTS]
+    await demo_direction.load_direction(
+        session, requests=requests, users=users, marketing="daan", it=IT_LEAD,
+        security=SECURITY_OFFICER, today=today,
+    )  # fmt: skip
     await demo_delivery.load_delivery(
         session,
         requests=requests,

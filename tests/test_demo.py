@@ -79,6 +79,25 @@ async def test_demo_has_teams_sprints_and_reports_with_content(
     assert len(impact["sprints"]) == 4
 
 
+async def test_demo_has_suppliers_in_every_state_and_two_agreed_plans(
+    api: AsyncClient, session: AsyncSession, settings: Settings
+) -> None:
+    admin = bearer(await load_demo(session, settings=settings))
+    suppliers = (await api.get("/api/v1/suppliers", headers=admin)).json()["items"]
+    assert {s["security_assessment"] for s in suppliers} == {
+        "none", "pending", "approved", "rejected",
+    }  # fmt: skip
+    assert [s["security_approved"] for s in suppliers].count(True) == 1  # one approval expired
+    plans = (await api.get("/api/v1/plans", headers=admin)).json()["items"]
+    assert [p["status"] for p in plans] == ["agreed", "agreed"]
+    over = []
+    for plan in plans:
+        assert plan["request_ids"]
+        report = (await api.get(f"/api/v1/plans/{plan['id']}/report", headers=admin)).json()
+        over.append(report["money"]["over_budget"])
+    assert sorted(over) == [False, True]
+
+
 async def test_demo_reports_itself_loaded(session: AsyncSession, settings: Settings) -> None:
     assert not await is_loaded(session)
     await load_demo(session, settings=settings)
