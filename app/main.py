@@ -11,6 +11,7 @@ from app import health
 from app.backlog.router import router as backlog_router
 from app.comments.router import router as comments_router
 from app.core.config import Settings
+from app.core.crypto import secret_box
 from app.core.db import Sessionmakers, make_engine
 from app.core.errors import error_responses, install_error_handlers
 from app.core.guards import reject_nul_query
@@ -24,6 +25,7 @@ from app.reports.router import router as reports_router
 from app.requests.router import router as requests_router
 from app.sprints.router import router as sprints_router
 from app.suppliers.router import router as suppliers_router
+from app.sync.router import router as sync_router
 from app.teams.router import router as teams_router
 from app.users.router import router as users_router
 
@@ -39,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.secret_box = secret_box(settings)  # refuses to start on PostgreSQL without one
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         app.state.engine = engine
         app.state.sessionmakers = Sessionmakers(engine)
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sprints_router,
         plans_router,
         suppliers_router,
+        sync_router,
         comments_router,
         events_router,
         reports_router,

@@ -7,10 +7,13 @@ session joins it through SAVEPOINTs, so routes may commit freely.
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.config import Settings
+from app.core.crypto import secret_box
 from app.core.db import Sessionmakers, get_session, make_engine
 from app.core.http import ASGITransport, AsyncClient
 from app.core.migrations import upgrade_async
@@ -54,9 +57,16 @@ async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+TEST_SECRET_KEY = Fernet.generate_key().decode()
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url)
+    return Settings(
+        database_url=database_url,
+        secret_key=SecretStr(TEST_SECRET_KEY),
+        tracker_allowed_hosts=["127.0.0.1", "localhost"],
+    )
 
 
 @pytest.fixture
@@ -64,6 +74,7 @@ def app(settings: Settings, engine: AsyncEngine, session: AsyncSession) -> FastA
     app = create_app(settings)
     app.state.engine = engine
     app.state.sessionmakers = Sessionmakers(engine)
+    app.state.secret_box = secret_box(settings)
 
     async def test_session() -> AsyncIterator[AsyncSession]:
         yield session

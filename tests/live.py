@@ -8,10 +8,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
+from app.core.crypto import secret_box
 from app.core.db import Sessionmakers, make_engine
 from app.core.http import ASGITransport, AsyncClient
 from app.core.migrations import upgrade_async
@@ -44,7 +47,9 @@ async def live_app(database_url: str, tmp_path: Path) -> AsyncIterator[LiveApp]:
     backend = backend_of(database_url)
     async with throwaway_database(backend, tmp_path) as url:
         await upgrade_async(url)
-        app = create_app(Settings(database_url=url))
+        settings = Settings(database_url=url, secret_key=SecretStr(Fernet.generate_key().decode()))
+        app = create_app(settings)
+        app.state.secret_box = secret_box(settings)
         engine = make_engine(url, pool_size=12)
         app.state.engine = engine
         app.state.sessionmakers = Sessionmakers(engine)

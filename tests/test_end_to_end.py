@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from app.core.http import AsyncClient
 from tests.databases import throwaway_database
@@ -68,6 +69,8 @@ async def test_serve_then_cli_user_then_api_call(
 ) -> None:
     async with throwaway_database(backend, tmp_path) as url:
         env = {**os.environ, "BB_DATABASE_URL": url}
+        if backend == "postgresql":  # required there; SQLite generates one next to its file
+            env["BB_SECRET_KEY"] = Fernet.generate_key().decode()
         if backend == "postgresql":
             _cli(env, "migrate")  # serve never migrates PostgreSQL itself
         base_url = serve(env)  # type: ignore[operator]

@@ -12,6 +12,7 @@ from app.backlog.models import BacklogItem, ItemStatus, ItemType, compute_wsjf
 from app.backlog.schemas import NOT_NULL_ON_UPDATE, ItemCreate, ItemUpdate
 from app.core.errors import Conflict, NotFound, UnprocessableEntity
 from app.core.events import diff, record_event
+from app.core.outbox import queue_item_push
 from app.core.pagination import Keyset, keyset_page
 from app.core.schemas import contains_pattern, reject_nulls
 from app.requests.models import IMPACT_ORDER, Impact
@@ -129,6 +130,7 @@ async def update_item(
     if change["after"]:
         await session.flush()
         _record(session, "item.updated", item, actor, change)
+        await queue_item_push(session, item_id=item.id)  # linked trackers follow (outbox)
     if "status" in change["after"] and item.request_id is not None:
         await delivery.follow(session, request_id=item.request_id, actor=actor)
     return item

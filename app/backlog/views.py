@@ -1,12 +1,14 @@
 """Items as readers see them, with epic roll-ups fetched once per page."""
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.backlog.models import BacklogItem, ItemType
 from app.backlog.schemas import ItemOut
+from app.core.outbox import links_by_item
 
 
 async def rollups(session: AsyncSession, items: Sequence[BacklogItem]) -> dict[int, int]:
@@ -23,18 +25,21 @@ async def rollups(session: AsyncSession, items: Sequence[BacklogItem]) -> dict[i
     return {epic_id: sums.get(epic_id, 0) for epic_id in epic_ids}
 
 
-def item_out(item: BacklogItem, rollup: dict[int, int]) -> ItemOut:
+def item_out(
+    item: BacklogItem, rollup: dict[int, int], links: list[dict[str, Any]] | None = None
+) -> ItemOut:
     return ItemOut.model_validate(
         {
             **{column.key: getattr(item, column.key) for column in BacklogItem.__table__.columns},
             "key": item.key,
             "security_review_required": item.review_required,
             "rollup_points": rollup.get(item.id),
-            "links": [],  # tracker links arrive with the sync domain
+            "links": [{k: v for k, v in link.items() if k != "item_id"} for link in links or []],
         }
     )
 
 
 async def items_out(session: AsyncSession, items: Sequence[BacklogItem]) -> list[ItemOut]:
     rollup = await rollups(session, items)
-    return [item_out(item, rollup) for item in items]
+    links = await links_by_item(session, [item.id for item in items])
+    return [item_out(item, rollup, links[item.id]) for item in items]

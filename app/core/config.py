@@ -1,11 +1,13 @@
 """Service settings, read once from `BB_*` environment variables."""
 
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from app.core.urls import async_database_url, is_sqlite_url
 
@@ -22,12 +24,21 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BB_", env_nested_delimiter="__", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    secret_key: SecretStr | None = None
+    tracker_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     token_ttl_days: int = Field(default=90, ge=1, le=3650)
     log_level: str = "INFO"
     db_pool_size: int = Field(default=10, ge=1)
 
-    _split_lists = field_validator("cors_origins", mode="before")(_split_csv)
+    _split_lists = field_validator("cors_origins", "tracker_allowed_hosts", mode="before")(
+        _split_csv
+    )
+
+    @field_validator("tracker_allowed_hosts")
+    @classmethod
+    def _lower_hosts(cls, hosts: list[str]) -> list[str]:
+        return [host.lower() for host in hosts]
 
     @cached_property
     def async_database_url(self) -> str:
@@ -36,6 +47,14 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return is_sqlite_url(self.database_url)
+
+    @property
+    def data_dir(self) -> Path:
+        """The folder of the SQLite file (where a generated secret key lives); else the cwd."""
+        database = make_url(self.database_url).database if self.is_sqlite else None
+        if database and database != ":memory:":
+            return Path(database).resolve().parent
+        return Path.cwd()
 
 
 def get_settings(request: Request) -> Settings:
