@@ -47,7 +47,7 @@ def _literal(host: str) -> IPAddress | None:
     return None
 
 
-def check_base_url(url: str, *, allowed_hosts: list[str], resolver: Resolver = resolve) -> str:
+def check_base_url(url: str, *, allowed_hosts: list[str], resolver: Resolver | None = None) -> str:
     """The URL without a trailing slash, if the service may call it; else `UnsafeUrl`."""
     parts = urlsplit(url.strip())
     host = parts.hostname
@@ -63,7 +63,8 @@ def check_base_url(url: str, *, allowed_hosts: list[str], resolver: Resolver = r
     if parts.scheme != "https":
         raise UnsafeUrl("base_url must use https (or its host be in BB_TRACKER_ALLOWED_HOSTS)")
     literal = _literal(host)
-    addresses = [literal] if literal else [ipaddress.ip_address(a) for a in resolver(host)]
+    lookup = resolver or resolve  # looked up per call, so tests can stand in for DNS
+    addresses = [literal] if literal else [ipaddress.ip_address(a) for a in lookup(host)]
     if not addresses or not all(is_public(address) for address in addresses):
         raise UnsafeUrl(f"{host} is not a public address; allow it in BB_TRACKER_ALLOWED_HOSTS")
     return normalised
