@@ -47,7 +47,11 @@ async def live_app(database_url: str, tmp_path: Path) -> AsyncIterator[LiveApp]:
     backend = backend_of(database_url)
     async with throwaway_database(backend, tmp_path) as url:
         await upgrade_async(url)
-        settings = Settings(database_url=url, secret_key=SecretStr(Fernet.generate_key().decode()))
+        settings = Settings(
+            database_url=url,
+            secret_key=SecretStr(Fernet.generate_key().decode()),
+            tracker_allowed_hosts=["127.0.0.1", "localhost"],
+        )
         app = create_app(settings)
         app.state.secret_box = secret_box(settings)
         engine = make_engine(url, pool_size=12)

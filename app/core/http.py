@@ -3,9 +3,27 @@
 httpx has had no release since 0.28.1 and a drop-in fork exists: switching is this import.
 """
 
-from httpx import ASGITransport, AsyncClient, MockTransport, Request, Response, Timeout
+from httpx import (
+    ASGITransport,
+    AsyncClient,
+    HTTPError,
+    MockTransport,
+    Request,
+    Response,
+    Timeout,
+    TimeoutException,
+)
 
-__all__ = ["ASGITransport", "AsyncClient", "MockTransport", "Request", "Response", "Timeout"]
+__all__ = [
+    "ASGITransport",
+    "AsyncClient",
+    "HTTPError",
+    "MockTransport",
+    "Request",
+    "Response",
+    "Timeout",
+    "TimeoutException",
+]
 
 
 USER_AGENT = "backlog-bridge/0.1 (+https://github.com/backlog-bridge)"

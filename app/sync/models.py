@@ -39,6 +39,8 @@ class Integration(Base):
     push_impact: Mapped[bool] = mapped_column(Boolean, default=False)
     auto_import: Mapped[bool] = mapped_column(Boolean, default=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A tracker's rate-limit pause, shared by every worker through the database.
+    paused_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer)
@@ -70,6 +72,9 @@ class ItemLink(Base):
     )
     last_synced_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Set when a create's outcome is unknown: until the marker search finds the issue or a
+    # grace period passes, no second create is sent.
+    create_uncertain_since: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (

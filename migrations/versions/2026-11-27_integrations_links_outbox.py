@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("push_impact", sa.Boolean(), nullable=False),
         sa.Column("auto_import", sa.Boolean(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("paused_until", app.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
@@ -70,6 +71,9 @@ def upgrade() -> None:
         ),
         sa.Column("last_synced_at", app.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column(
+            "create_uncertain_since", app.core.db.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("created_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["integration_id"],

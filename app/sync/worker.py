@@ -1,0 +1,279 @@
+"""The sync worker: claims outbox jobs under a lease, pushes items to trackers, records results.
+
+Safe with many workers on PostgreSQL: claims use `FOR UPDATE SKIP LOCKED`; a lease (in
+database time) expires if its worker dies, and a worker whose lease was taken over cannot
+record a result (every write is fenced on `lease_owner`). One job per link runs at a time.
+"""
+
+import asyncio
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.backlog.models import BacklogItem
+from app.core.crypto import SecretBox
+from app.core.db import utcnow
+from app.core.http import AsyncClient
+from app.core.outbox import JobState, SyncJob
+from app.sync.models import Integration, ItemLink, SyncState
+from app.sync.snapshot import snapshot, tracker_for
+from app.sync.tracker import RemoteIssue, TrackerError
+
+logger = logging.getLogger("app.sync.worker")
+
+
+@dataclass
+class WorkerSettings:
+    tracker_timeout_s: float = 10.0
+    max_attempts: int = 8
+    base_delay_s: float = 2.0
+    max_delay_s: float = 900.0
+    search_grace_s: float = 120.0  # how long a tracker's search may lag behind a create
+    batch: int = 20
+    public_url: str = "http://localhost:8000"
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=3 * self.tracker_timeout_s)  # three times the tracker timeout
+
+
+async def db_now(session: AsyncSession) -> datetime:
+    """The database's clock: every worker's leases are judged by the same one. (SQLite is one
+    machine's file, so its host clock is that clock, and finer than CURRENT_TIMESTAMP.)"""
+    if session.get_bind().dialect.name == "sqlite":
+        return utcnow()
+    value = await session.scalar(select(func.current_timestamp()))
+    if isinstance(value, str):  # SQLite answers CURRENT_TIMESTAMP as text, in UTC
+        value = datetime.fromisoformat(value + "+00:00")
+    assert isinstance(value, datetime)
+    return value.astimezone(UTC)
+
+
+class Worker:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        box: SecretBox,
+        client: AsyncClient,
+        settings: WorkerSettings | None = None,
+    ) -> None:
+        self.sessions, self.box, self.client = sessions, box, client
+        self.settings = settings or WorkerSettings()
+        self.id = uuid.uuid4().hex
+
+    async def run_once(self) -> int:
+        """Claim and deliver what is due now; the number of jobs handled."""
+        jobs = await self._claim()
+        for job_id in jobs:
+            await self._deliver(job_id)
+        return len(jobs)
+
+    async def run_forever(self, *, poll_s: float = 1.0) -> None:
+        while True:
+            try:
+                if await self.run_once() == 0:
+                    await asyncio.sleep(poll_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bad moment (database away): log, wait, go on
+                logger.exception("sync worker round failed")
+                await asyncio.sleep(poll_s * 5)
+
+    async def _claim(self) -> list[int]:
+        async with self.sessions() as session:
+            now = await db_now(session)
+            busy = select(SyncJob.link_id).where(
+                SyncJob.state == JobState.RUNNING,
+                SyncJob.lease_expires_at > now,
+                SyncJob.link_id.is_not(None),
+            )
+            due = or_(
+                and_(SyncJob.state == JobState.PENDING, SyncJob.next_attempt_at <= now),
+                and_(SyncJob.state == JobState.RUNNING, SyncJob.lease_expires_at <= now),
+            )
+            query = (
+                select(SyncJob)
+                .join(Integration, Integration.id == SyncJob.integration_id)
+                .where(
+                    due,
+                    Integration.enabled.is_(True),
+                    SyncJob.link_id.not_in(busy),
+                    or_(Integration.paused_until.is_(None), Integration.paused_until <= now),
+                )
+                .order_by(SyncJob.id)
+                .limit(self.settings.batch)
+                .with_for_update(skip_locked=True, of=SyncJob)
+            )
+            claimed, links = [], set()
+            for job in await session.scalars(query):
+                if job.link_id in links:
+                    continue  # one job per link in flight
+                links.add(job.link_id)
+                job.state, job.lease_owner = JobState.RUNNING, self.id
+                job.lease_expires_at, job.attempts = now + self.settings.lease, job.attempts + 1
+                claimed.append(job.id)
+            await session.commit()
+            return claimed
+
+    async def _deliver(self, job_id: int) -> None:
+        async with self.sessions() as session:
+            job = await session.get(SyncJob, job_id)
+            link = await session.get(ItemLink, job.link_id) if job and job.link_id else None
+            item = await session.get(BacklogItem, link.item_id) if link else None
+            integration = await session.get(Integration, job.integration_id) if job else None
+            now = await db_now(session)
+        if job is None or integration is None:
+            return
+        if link is None or item is None:  # unlinked or deleted since: nothing left to push
+            await self._finish(job_id, None)
+            return
+        try:
+            remote = await self._push(link, item, integration, now)
+        except TrackerError as error:
+            await self._failed(job_id, job.attempts, error, now, link_id=link.id)
+            return
+        if remote is None:  # waiting for the tracker's search to catch up
+            await self._later(job_id, self.settings.base_delay_s, "waiting for search", now)
+            return
+        await self._finish(job_id, remote, link_id=link.id)
+
+    async def _push(
+        self, link: ItemLink, item: BacklogItem, integration: Integration, now: datetime
+    ) -> RemoteIssue | None:
+        tracker = tracker_for(integration, self.box, self.client)
+        data = snapshot(item, integration, public_url=self.settings.public_url)
+        if link.remote_key is not None:
+            return await tracker.update_issue(link.remote_key, data)
+        if link.create_uncertain_since is not None:  # a create may have gone through
+            if found := await tracker.find_by_marker(data):
+                return found
+            waited = (now - link.create_uncertain_since).total_seconds()
+            if waited < self.settings.search_grace_s:
+                return None
+        try:
+            return await tracker.create_issue(data)
+        except TrackerError as error:
+            if error.outcome_unknown:
+                await self._mark_uncertain(link.id, now)
+            raise
+
+    async def _mark_uncertain(self, link_id: int, now: datetime) -> None:
+        async with self.sessions() as session:
+            await session.execute(
+                update(ItemLink)
+                .where(ItemLink.id == link_id, ItemLink.remote_key.is_(None))
+                .values(create_uncertain_since=now)
+            )
+            await session.commit()
+
+    def _fenced(self, job_id: int) -> tuple[object, ...]:
+        return (
+            SyncJob.id == job_id,
+            SyncJob.lease_owner == self.id,
+            SyncJob.state == JobState.RUNNING,
+        )
+
+    async def _finish(
+        self, job_id: int, remote: RemoteIssue | None, *, link_id: int | None = None
+    ) -> None:
+        async with self.sessions() as session:
+            done = await session.execute(
+                update(SyncJob)
+                .where(*self._fenced(job_id))  # type: ignore[arg-type]
+                .values(state=JobState.DONE, lease_owner=None, last_error=None, updated_at=utcnow())
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                return  # our lease was taken over: the new owner records the outcome
+            if remote is not None and link_id is not None:
+                await self._record_link(session, link_id, remote)
+            await session.commit()
+
+    async def _record_link(self, session: AsyncSession, link_id: int, remote: RemoteIssue) -> None:
+        values = {
+            "remote_key": remote.key,
+            "url": remote.url,
+            "sync_state": SyncState.SYNCED,
+            "last_synced_at": utcnow(),
+            "last_error": None,
+            "create_uncertain_since": None,
+        }
+        try:
+            async with session.begin_nested():
+                await session.execute(
+                    update(ItemLink).where(ItemLink.id == link_id).values(**values)
+                )
+        except IntegrityError:  # that remote issue already belongs to another item
+            await session.execute(
+                update(ItemLink)
+                .where(ItemLink.id == link_id)
+                .values(
+                    sync_state=SyncState.BROKEN,
+                    last_error=f"issue {remote.key} is linked elsewhere",
+                )
+            )
+
+    def _delay(self, attempts: int, retry_after: float | None) -> float:
+        """Exponential backoff with full jitter, never sooner than the tracker asked."""
+        ceiling = min(self.settings.max_delay_s, self.settings.base_delay_s * 2**attempts)
+        return max(random.uniform(0, ceiling), retry_after or 0.0)
+
+    async def _later(self, job_id: int, delay: float, reason: str, now: datetime) -> None:
+        async with self.sessions() as session:
+            await session.execute(
+                update(SyncJob)
+                .where(*self._fenced(job_id))  # type: ignore[arg-type]
+                .values(
+                    state=JobState.PENDING,
+                    lease_owner=None,
+                    last_error=reason,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    updated_at=utcnow(),
+                )
+            )
+            await session.commit()
+
+    async def _failed(
+        self, job_id: int, attempts: int, error: TrackerError, now: datetime, *, link_id: int
+    ) -> None:
+        give_up = error.permanent or attempts >= self.settings.max_attempts
+        if not give_up:
+            if error.retry_after:
+                await self._pause(job_id, error.retry_after, now)
+            await self._later(job_id, self._delay(attempts, error.retry_after), str(error), now)
+            return
+        async with self.sessions() as session:
+            failed = await session.execute(
+                update(SyncJob)
+                .where(*self._fenced(job_id))  # type: ignore[arg-type]
+                .values(
+                    state=JobState.FAILED,
+                    lease_owner=None,
+                    last_error=str(error),
+                    updated_at=utcnow(),
+                )
+            )
+            if failed.rowcount == 1:  # type: ignore[attr-defined]
+                await session.execute(
+                    update(ItemLink)
+                    .where(ItemLink.id == link_id)
+                    .values(sync_state=SyncState.FAILED, last_error=str(error))
+                )
+            await session.commit()
+
+    async def _pause(self, job_id: int, seconds: float, now: datetime) -> None:
+        """A rate limit holds for the whole credential: every worker waits, not just this job."""
+        async with self.sessions() as session:
+            job = await session.get(SyncJob, job_id)
+            if job is not None:
+                await session.execute(
+                    update(Integration)
+                    .where(Integration.id == job.integration_id)
+                    .values(paused_until=now + timedelta(seconds=seconds))
+                )
+                await session.commit()
