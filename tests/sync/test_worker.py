@@ -115,7 +115,7 @@ async def test_rate_limit_waits_for_retry_after_and_pauses_the_credential(
     live: LiveApp, worker: Worker, github: FakeGitHub
 ) -> None:
     await _linked_items(live, 1)
-    answered = []
+    answered: list[Request] = []
 
     def limited(request: Request) -> Response | None:
         if not answered:
