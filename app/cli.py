@@ -13,10 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import demo
 from app.core.config import Settings
+from app.core.crypto import secret_box
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import AppError
 from app.core.logging import configure_logging
 from app.core.migrations import upgrade
+from app.sync import runner
 from app.users import service as users_service
 from app.users.models import Role
 from app.users.schemas import UserCreate
@@ -34,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
 
     commands.add_parser("migrate", help="bring the database schema to the newest revision")
+    worker = commands.add_parser("worker", help="deliver outbox jobs to Jira and GitHub")
+    worker.add_argument("--once", action="store_true", help="deliver what is due, then exit")
     commands.add_parser("openapi", help="print the OpenAPI document as JSON")
     commands.add_parser(
         "demo", help="load demo users and requests; prints the demo admin's token last"
@@ -80,11 +84,27 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         upgrade(settings.database_url)  # the embedded database is ours to keep current
     if args.command == "demo":
         return _load_demo(settings)
+    if args.command == "worker":
+        return asyncio.run(_work(settings, once=args.once))
     if args.command == "users":
         token = _run_in_session(settings, lambda s: _create_user(s, args, settings))
     else:
         token = _run_in_session(settings, lambda s: _create_token(s, args, settings))
     print(token)
+    return 0
+
+
+async def _work(settings: Settings, *, once: bool) -> int:
+    engine = make_engine(settings.database_url, pool_size=2)
+    try:
+        sessions = make_sessionmaker(engine)
+        async with runner.worker_for(settings, sessions, secret_box(settings)) as worker:
+            if once:
+                print(f"delivered {await runner.drain(worker)} jobs")
+            else:
+                await worker.run_forever()
+    finally:
+        await engine.dispose()
     return 0
 
 

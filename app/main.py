@@ -1,5 +1,6 @@
 """The ASGI application: `create_app()` wires settings, database, routers and error handlers."""
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,6 +26,7 @@ from app.reports.router import router as reports_router
 from app.requests.router import router as requests_router
 from app.sprints.router import router as sprints_router
 from app.suppliers.router import router as suppliers_router
+from app.sync import runner
 from app.sync.router import router as sync_router
 from app.teams.router import router as teams_router
 from app.users.router import router as users_router
@@ -45,7 +47,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         app.state.engine = engine
         app.state.sessionmakers = Sessionmakers(engine)
-        yield
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.is_sqlite or settings.run_worker:
+                makers: Sessionmakers = app.state.sessionmakers
+                await stack.enter_async_context(
+                    runner.in_process(settings, makers.write, app.state.secret_box)
+                )
+            yield
         await engine.dispose()
 
     app = FastAPI(

@@ -5,11 +5,15 @@ import copy
 import itertools
 import json
 import re
+import socket
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import uvicorn
 
 from app.core.http import MockTransport, Request, Response
 
@@ -79,6 +83,7 @@ class FakeGitHub:
         self.numbers = itertools.count(1)
         self.faults: list[Fault] = []
         self.requests: list[Request] = []
+        self.violations: list[str] = []
 
     def transport(self) -> MockTransport:
         return MockTransport(self.handle)
@@ -141,3 +146,62 @@ class FakeGitHub:
                 for n, name in enumerate(payload["labels"])
             ]
         return fields
+
+
+class FakeGitHubServer:
+    """The fake on a real socket (127.0.0.1, a free port), for processes under test."""
+
+    def __init__(self, github: FakeGitHub) -> None:
+        self.github = github
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            self._asgi, host="127.0.0.1", port=self.port, log_level="error", interface="asgi3"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    async def _asgi(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        query = scope["query_string"].decode()
+        url = f"{self.url}{scope['path']}" + (f"?{query}" if query else "")
+        headers = [(k.decode(), v.decode()) for k, v in scope["headers"]]
+        request = Request(scope["method"], url, headers=headers, content=body)
+        try:
+            response = self.github.handle(request)
+        except SpecViolation as exc:  # visible to the test through the fake's record
+            self.github.violations.append(str(exc))
+            response = Response(400, json={"message": str(exc)})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.content})
+
+    def __enter__(self) -> "FakeGitHubServer":
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -1,5 +1,6 @@
 """The real thing: `backlog-bridge serve` on a free port, a user made by the CLI, real HTTP."""
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from cryptography.fernet import Fernet
 
 from app.core.http import AsyncClient
 from tests.databases import throwaway_database
+from tests.fakes import FakeGitHub, FakeGitHubServer
 
 CLI = [sys.executable, "-m", "app.cli"]
 
@@ -88,3 +90,55 @@ async def test_serve_then_cli_user_then_api_call(
             second = _cli(env, "tokens", "create", "--user", "root").strip().splitlines()[-1]
             me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {second}"})
             assert me.json()["name"] == "root"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_linked_item_reaches_github_through_the_worker(
+    backend: str, tmp_path: Path, serve: object
+) -> None:
+    """SQLite: `serve` runs the worker itself. PostgreSQL: `backlog-bridge worker --once`."""
+    github = FakeGitHub()
+    with FakeGitHubServer(github) as fake:
+        async with throwaway_database(backend, tmp_path) as url:
+            env = {
+                **os.environ,
+                "BB_DATABASE_URL": url,
+                "BB_TRACKER_ALLOWED_HOSTS": "127.0.0.1",
+                "BB_SECRET_KEY": Fernet.generate_key().decode(),
+            }
+            if backend == "postgresql":
+                _cli(env, "migrate")
+            base_url = serve(env)  # type: ignore[operator]
+            token = _cli(env, "users", "create", "--name", "ops", "--role", "it").split()[-1]
+            headers = {"Authorization": f"Bearer {token}"}
+            async with AsyncClient(base_url=base_url, headers=headers) as client:
+                integration = await client.post(
+                    "/api/v1/integrations",
+                    json={
+                        "kind": "github",
+                        "name": "repo",
+                        "repository": "acme/webshop",
+                        "base_url": fake.url,
+                        "auth": {"token": "ghp_e2e"},
+                    },
+                )
+                assert integration.status_code == 201, integration.text
+                item = (await client.post("/api/v1/items", json={"title": "Via HTTP"})).json()
+                link = await client.post(
+                    f"/api/v1/items/{item['id']}/links",
+                    json={"integration_id": integration.json()["id"]},
+                )
+                assert link.status_code == 201, link.text
+                if backend == "postgresql":
+                    assert "delivered 1 jobs" in _cli(env, "worker", "--once")
+                state = None
+                for _ in range(100):
+                    links = (await client.get(f"/api/v1/items/{item['id']}/links")).json()
+                    state = links[0]["sync_state"]
+                    if state == "synced":
+                        break
+                    await asyncio.sleep(0.1)
+                assert state == "synced", links
+    assert [i["title"] for i in github.issues.values()] == ["Via HTTP"]
+    assert github.violations == []
+    assert github.requests[0].headers["authorization"] == "Bearer ghp_e2e"

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     token_ttl_days: int = Field(default=90, ge=1, le=3650)
     log_level: str = "INFO"
     db_pool_size: int = Field(default=10, ge=1)
+    run_worker: bool = False
+    public_url: str = "http://localhost:8000"
+    tracker_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
     _split_lists = field_validator("cors_origins", "tracker_allowed_hosts", mode="before")(
         _split_csv

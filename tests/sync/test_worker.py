@@ -1,6 +1,7 @@
 """The worker against a fake GitHub that checks every request against GitHub's own API
 description: creates, updates, rate limits, lost answers, permanent refusals, and at scale."""
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from app.backlog.models import BacklogItem
 from app.core.http import AsyncClient, Request, Response, TimeoutException
 from app.core.outbox import JobState, SyncJob
 from app.sync.models import Integration, ItemLink
+from app.sync.tracker import RemoteIssue
 from app.sync.worker import Worker, WorkerSettings
 from app.users.models import Role
 from tests.fakes import FakeGitHub
@@ -204,3 +206,35 @@ async def test_two_hundred_items_through_faults_make_two_hundred_issues(
         items = list(await session.scalars(select(BacklogItem.id)))
     bodies = " ".join(issue["body"] for issue in github.issues.values())
     assert all(f"BB-{item_id}" in bodies for item_id in items)
+
+
+async def test_two_workers_never_deliver_one_job_twice(
+    live: LiveApp, worker: Worker, github: FakeGitHub
+) -> None:
+    await _linked_items(live, 40)
+    async with AsyncClient(transport=github.transport()) as client:
+        other = Worker(live.sessions, live.app.state.secret_box, client, worker.settings)
+        for _ in range(10):
+            handled = await asyncio.gather(worker.run_once(), other.run_once())
+            if sum(handled) == 0:
+                break
+    creates = [r for r in github.requests if r.method == "POST"]
+    assert len(creates) == len(github.issues) == 40
+
+
+async def test_a_dead_workers_job_is_taken_over_and_its_late_result_ignored(
+    live: LiveApp, worker: Worker, github: FakeGitHub
+) -> None:
+    await _linked_items(live, 1)
+    async with AsyncClient(transport=github.transport()) as client:
+        dead = Worker(live.sessions, live.app.state.secret_box, client, worker.settings)
+        [job_id] = await dead._claim()  # claimed, then the process "dies"
+        assert await worker.run_once() == 0  # the lease still holds
+        async with live.sessions() as session:
+            await session.execute(update(SyncJob).values(lease_expires_at=SyncJob.created_at))
+            await session.commit()
+        assert await worker.run_once() == 1  # taken over once the lease expired
+        await dead._finish(job_id, RemoteIssue(key="999", url="https://example/999"), link_id=1)
+    [link] = await _links(live)
+    assert (link.remote_key, link.sync_state) == ("1", "synced")  # the late result changed nothing
+    assert len(github.issues) == 1
