@@ -78,3 +78,23 @@ async def test_request_id_is_echoed_or_generated(api: AsyncClient) -> None:
     generated = await api.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
     assert generated.headers["x-request-id"] not in ("", "bad id\twith spaces")
     assert len(generated.headers["x-request-id"]) == 32
+
+
+async def test_security_headers_and_no_caching_of_authenticated_answers(
+    api: AsyncClient, login_as: LoginAs
+) -> None:
+    public = await api.get("/healthz")
+    assert public.headers["x-content-type-options"] == "nosniff"
+    assert public.headers["x-frame-options"] == "DENY"
+    assert "no-store" not in public.headers.get("cache-control", "")
+    private = await api.get("/api/v1/me", headers=await login_as(Role.IT))
+    assert private.headers["cache-control"] == "no-store"
+
+
+async def test_a_body_over_one_megabyte_is_413_before_it_is_read(
+    api: AsyncClient, login_as: LoginAs
+) -> None:
+    headers = await login_as(Role.MARKETING) | {"content-type": "application/json"}
+    big = b'{"title": "' + b"x" * (1024 * 1024) + b'"}'
+    resp = await api.post("/api/v1/requests", content=big, headers=headers)
+    assert_problem(resp, 413, "payload-too-large")
