@@ -38,41 +38,57 @@ def _nullable_to_jsonschema(node: Any) -> Any:
     return node
 
 
-COMPONENTS = _nullable_to_jsonschema(SPEC["components"])
-ROUTES = [
-    (method.upper(), re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", path) + "$"), operation)
-    for path, item in SPEC["paths"].items()
-    for method, operation in item.items()
-    if method in ("get", "post", "patch", "put", "delete")
-]
-
-
 class SpecViolation(AssertionError):
     pass
 
 
+class ApiDescription:
+    """Checks requests against one OpenAPI description: path, method and JSON body."""
+
+    def __init__(self, spec: dict[str, Any], *, extra: dict[tuple[str, str], str]) -> None:
+        self.components = _nullable_to_jsonschema(spec["components"])
+        self.routes = [
+            (method.upper(), re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", path) + "$"), op)
+            for path, item in spec["paths"].items()
+            for method, op in item.items()
+            if method in ("get", "post", "patch", "put", "delete")
+        ]
+        self.extra = extra  # documented endpoints the extract lacks -> a required query param
+
+    def validate(self, request: Request) -> None:
+        path = request.url.path
+        if (needs := self.extra.get((request.method, path))) is not None:
+            if not request.url.params.get(needs):
+                raise SpecViolation(f"{request.method} {path} needs {needs}")
+            return
+        matches = [
+            op
+            for method, pattern, op in self.routes
+            if method == request.method and pattern.match(path)
+        ]
+        if not matches:
+            raise SpecViolation(f"{request.method} {path} is not in the API description")
+        body_spec = matches[0].get("requestBody", {}).get("content", {}).get("application/json")
+        if body_spec:
+            schema = _nullable_to_jsonschema(body_spec["schema"]) | {"components": self.components}
+            try:
+                jsonschema.validate(json.loads(request.content), schema)
+            except (jsonschema.ValidationError, ValueError) as exc:
+                raise SpecViolation(f"{request.method} {path}: {exc}") from exc
+
+
+GITHUB_API = ApiDescription(SPEC, extra={("GET", "/search/issues"): "q"})
+JIRA_API = ApiDescription(
+    json.loads((FIXTURES / "jira/rest-api/jira-platform-v3-issues-extract.json").read_text()),
+    extra={("GET", "/rest/api/3/search/jql"): "jql"},
+)
+
+
 def validate_request(request: Request) -> None:
     """Fail the test when a request does not conform to GitHub's description of it."""
-    path = request.url.path
-    if request.method == "GET" and path == "/search/issues":  # documented, not in the extract
-        if not request.url.params.get("q"):
-            raise SpecViolation("search/issues needs q")
-        return
-    matches = [
-        op for method, pattern, op in ROUTES if method == request.method and pattern.match(path)
-    ]
-    if not matches:
-        raise SpecViolation(f"{request.method} {path} is not in GitHub's API description")
-    operation = matches[0]
     if request.headers.get("accept") != "application/vnd.github+json":
         raise SpecViolation("GitHub wants Accept: application/vnd.github+json")
-    body_spec = operation.get("requestBody", {}).get("content", {}).get("application/json")
-    if body_spec:
-        schema = _nullable_to_jsonschema(body_spec["schema"]) | {"components": COMPONENTS}
-        try:
-            jsonschema.validate(json.loads(request.content), schema)
-        except jsonschema.ValidationError as exc:
-            raise SpecViolation(f"{request.method} {path}: {exc.message}") from exc
+    GITHUB_API.validate(request)
 
 
 class FakeGitHub:
@@ -205,3 +221,84 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+JIRA_STATUSES = {"11": "To Do", "21": "In Progress", "31": "Done"}
+
+
+class FakeJira:
+    """Jira Cloud in memory: issues MKT-1.., a To Do / In Progress / Done workflow."""
+
+    def __init__(self, project: str = "MKT") -> None:
+        self.project = project
+        self.issues: dict[str, dict[str, Any]] = {}
+        self.numbers = itertools.count(1)
+        self.faults: list[Fault] = []
+        self.requests: list[Request] = []
+
+    def transport(self) -> MockTransport:
+        return MockTransport(self.handle)
+
+    def handle(self, request: Request) -> Response:
+        self.requests.append(request)
+        JIRA_API.validate(request)
+        for fault in list(self.faults):
+            if (answer := fault(request)) is not None:
+                return answer
+        return self.answer(request)
+
+    def answer(self, request: Request) -> Response:
+        method, parts = request.method, request.url.path.split("/")[4:]  # after /rest/api/3/
+        if parts == ["issue"] and method == "POST":
+            return Response(201, json=self.create(json.loads(request.content)))
+        if parts == ["search", "jql"]:
+            wanted = request.url.params["jql"].split('"')[1]
+            found = [
+                {"key": k, "id": i["id"]} for k, i in self.issues.items() if i["marker"] == wanted
+            ]
+            return Response(200, json={"issues": found})
+        issue = self.issues.get(parts[1]) if len(parts) > 1 else None
+        if issue is None:
+            return Response(404, json={"errorMessages": ["Issue does not exist"], "errors": {}})
+        if len(parts) == 2 and method == "PUT":
+            issue["fields"].update(json.loads(request.content)["fields"])
+            return Response(204)
+        if len(parts) == 2:
+            return Response(
+                200,
+                json={
+                    "id": issue["id"],
+                    "key": issue["key"],
+                    "fields": {"status": {"name": issue["status"]}},
+                },
+            )
+        if method == "GET":  # transitions on offer: to every other status
+            return Response(
+                200,
+                json={
+                    "transitions": [
+                        {"id": tid, "name": f"To {name}", "to": {"name": name, "id": tid}}
+                        for tid, name in JIRA_STATUSES.items()
+                        if name != issue["status"]
+                    ]
+                },
+            )
+        issue["status"] = JIRA_STATUSES[json.loads(request.content)["transition"]["id"]]
+        return Response(204)
+
+    def create(self, payload: dict[str, Any]) -> dict[str, Any]:
+        number = next(self.numbers)
+        key = f"{self.project}-{number}"
+        marker = next((p["value"]["item"] for p in payload.get("properties", [])), None)
+        self.issues[key] = {
+            "id": str(10000 + number),
+            "key": key,
+            "fields": payload["fields"],
+            "status": "To Do",
+            "marker": marker,
+        }
+        return {
+            "id": str(10000 + number),
+            "key": key,
+            "self": f"https://acme.atlassian.net/rest/api/3/issue/{10000 + number}",
+        }

@@ -5,7 +5,9 @@ from typing import Any
 from app.backlog.models import BacklogItem
 from app.core.crypto import SecretBox
 from app.core.http import AsyncClient
+from app.sync.checks import auth_headers
 from app.sync.github import GitHubTracker
+from app.sync.jira import JiraTracker
 from app.sync.models import Integration, TrackerKind
 from app.sync.status_maps import with_defaults
 from app.sync.tracker import ItemSnapshot, Tracker, TrackerError
@@ -48,4 +50,10 @@ def tracker_for(integration: Integration, box: SecretBox, client: AsyncClient) -
             to_remote=status_map["to_remote"],
             status_labels=labels,
         )
-    raise TrackerError("the Jira adapter is not built yet", permanent=True)
+    return JiraTracker(
+        client,
+        base_url=integration.base_url,
+        project_key=integration.project_key or "",
+        headers=auth_headers(integration, box),
+        to_remote=status_map["to_remote"],
+    )
