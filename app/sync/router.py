@@ -10,11 +10,12 @@ from app.core.crypto import SecretBox
 from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.etag import IfMatch, check_if_match, etag, set_etag
+from app.core.http import tracker_client
 from app.core.idempotency import IdempotencyKey, fingerprint, run_once
 from app.core.outbox import JobState
 from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
 from app.core.schemas import Page, PathId
-from app.sync import checks, service
+from app.sync import checks, service, ssrf
 from app.sync.models import Integration
 from app.sync.schemas import (
     CredentialCheck,
@@ -166,8 +167,12 @@ async def update_integration(
     summary="Check the credentials against the tracker (IT)",
     responses=error_responses(403, 404),
 )
-async def test_integration(integration: ManagedIntegration, box: BoxDep) -> CredentialCheck:
-    return await checks.check_credentials(integration, box)
+async def test_integration(
+    integration: ManagedIntegration, box: BoxDep, settings: SettingsDep
+) -> CredentialCheck:
+    check = ssrf.peer_check(settings.tracker_allowed_hosts)
+    async with tracker_client(timeout_s=settings.tracker_timeout_s, check_peer=check) as client:
+        return await checks.check_credentials(integration, box, client=client)
 
 
 @router.get(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.config import Settings
 from app.core.crypto import SecretBox
 from app.core.http import tracker_client
+from app.sync import ssrf
 from app.sync.worker import Worker, WorkerSettings
 
 logger = logging.getLogger("app.sync.runner")
@@ -19,7 +20,8 @@ logger = logging.getLogger("app.sync.runner")
 async def worker_for(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], box: SecretBox
 ) -> AsyncIterator[Worker]:
-    async with tracker_client(timeout_s=settings.tracker_timeout_s) as client:
+    check = ssrf.peer_check(settings.tracker_allowed_hosts)
+    async with tracker_client(timeout_s=settings.tracker_timeout_s, check_peer=check) as client:
         yield Worker(
             sessions,
             box,

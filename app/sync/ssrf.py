@@ -68,3 +68,15 @@ def check_base_url(url: str, *, allowed_hosts: list[str], resolver: Resolver | N
     if not addresses or not all(is_public(address) for address in addresses):
         raise UnsafeUrl(f"{host} is not a public address; allow it in BB_TRACKER_ALLOWED_HOSTS")
     return normalised
+
+
+def peer_check(allowed_hosts: list[str]) -> Callable[[str, str], None]:
+    """For the HTTP client: every connection's resolved address is judged again."""
+
+    def check(host: str, address: str) -> None:
+        if host.lower() in allowed_hosts:
+            return
+        if not is_public(ipaddress.ip_address(address)):
+            raise UnsafeUrl(f"{host} now resolves to {address}, which is not public")
+
+    return check
