@@ -30,6 +30,7 @@ from app.sync import runner
 from app.sync.router import router as sync_router
 from app.teams.router import router as teams_router
 from app.users.router import router as users_router
+from app.webhooks.router import router as webhooks_router
 
 API_DESCRIPTION = """
 Backlog Bridge turns marketing's requests into IT's Scrum backlog: intake, IT assessment,
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         plans_router,
         suppliers_router,
         sync_router,
+        webhooks_router,
         comments_router,
         events_router,
         reports_router,

@@ -1,16 +1,24 @@
 """Imports every domain's models so that Base.metadata is complete (Alembic, tests)."""
 
+import importlib
+
+MODEL_MODULES = (
+    "app.users.models",
+    "app.core.events",
+    "app.core.idempotency",
+    "app.core.outbox",
+    "app.requests.models",
+    "app.comments.models",
+    "app.backlog.models",
+    "app.teams.models",
+    "app.sprints.models",
+    "app.plans.models",
+    "app.suppliers.models",
+    "app.sync.models",
+    "app.webhooks.models",
+)
+
 
 def import_all_models() -> None:
-    import app.backlog.models
-    import app.comments.models
-    import app.core.events
-    import app.core.idempotency
-    import app.core.outbox
-    import app.plans.models
-    import app.requests.models
-    import app.sprints.models
-    import app.suppliers.models
-    import app.sync.models
-    import app.teams.models
-    import app.users.models  # noqa: F401
+    for module in MODEL_MODULES:
+        importlib.import_module(module)

@@ -71,9 +71,7 @@ def upgrade() -> None:
         ),
         sa.Column("last_synced_at", app.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column(
-            "create_uncertain_since", app.core.db.UTCDateTime(timezone=True), nullable=True
-        ),
+        sa.Column("create_uncertain_since", app.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["integration_id"],

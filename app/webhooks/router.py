@@ -1,0 +1,150 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
+
+from app.core.crypto import SecretBox
+from app.core.db import SessionDep
+from app.core.errors import error_responses
+from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
+from app.core.schemas import Page, PathId
+from app.sync import service as sync_service
+from app.sync.models import Integration, TrackerKind
+from app.users.auth import CurrentUser
+from app.users.models import Role
+from app.users.service import ensure_role
+from app.webhooks import service
+from app.webhooks.models import Outcome
+from app.webhooks.schemas import Accepted, DeliveryOut
+
+router = APIRouter(prefix="/api/v1", tags=["webhooks"])
+_INBOUND_ERRORS = error_responses(400, 401, 404, 413, 422)
+_BODY = {"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}}
+
+
+def _box(request: Request) -> SecretBox:
+    box: SecretBox = request.app.state.secret_box
+    return box
+
+
+def _answer(delivery_id: int, new: bool) -> JSONResponse:
+    accepted = Accepted(delivery=delivery_id, outcome=Outcome.PENDING if new else Outcome.DUPLICATE)
+    return JSONResponse(accepted.model_dump(mode="json"), status_code=202 if new else 200)
+
+
+@router.post(
+    "/webhooks/github/{integration_id}",
+    status_code=202,
+    summary="GitHub webhook deliveries (signed: X-Hub-Signature-256; no bearer token)",
+    response_model=Accepted,
+    responses={200: {"model": Accepted, "description": "a redelivery"}, **_INBOUND_ERRORS},
+    openapi_extra=_BODY,
+)
+async def github_delivery(
+    integration_id: PathId,
+    request: Request,
+    session: SessionDep,
+    box: Annotated[SecretBox, Depends(_box)],
+    x_github_event: Annotated[str, Header(max_length=100)],
+    x_github_delivery: Annotated[str, Header(min_length=1, max_length=200)],
+    x_hub_signature_256: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    integration = await service.integration_for(
+        session, integration_id=integration_id, kind=TrackerKind.GITHUB
+    )
+    body = await request.body()
+    service.verify(integration, box, body, x_hub_signature_256)
+    service.parse(body)
+    if x_github_event == "ping":
+        return JSONResponse({"ok": True}, status_code=200)
+    delivery, new = await service.store(
+        session,
+        integration=integration,
+        delivery_id=x_github_delivery,
+        event=x_github_event,
+        body=body,
+    )
+    await session.commit()
+    return _answer(delivery.id, new)
+
+
+@router.post(
+    "/webhooks/jira/{integration_id}",
+    status_code=202,
+    summary="Jira webhook deliveries (signed: X-Hub-Signature; no bearer token)",
+    response_model=Accepted,
+    responses={200: {"model": Accepted, "description": "a redelivery"}, **_INBOUND_ERRORS},
+    openapi_extra=_BODY,
+)
+async def jira_delivery(
+    integration_id: PathId,
+    request: Request,
+    session: SessionDep,
+    box: Annotated[SecretBox, Depends(_box)],
+    x_hub_signature: Annotated[str | None, Header(max_length=200)] = None,
+    x_atlassian_webhook_identifier: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    integration = await service.integration_for(
+        session, integration_id=integration_id, kind=TrackerKind.JIRA
+    )
+    body = await request.body()
+    service.verify(integration, box, body, x_hub_signature)
+    payload = service.parse(body)
+    event = str(payload.get("webhookEvent", "unknown")) if isinstance(payload, dict) else "unknown"
+    delivery_id = service.jira_delivery_id(x_atlassian_webhook_identifier, body)
+    delivery, new = await service.store(
+        session, integration=integration, delivery_id=delivery_id, event=event, body=body
+    )
+    await session.commit()
+    return _answer(delivery.id, new)
+
+
+async def _managed(actor: CurrentUser, integration_id: PathId, session: SessionDep) -> Integration:
+    integration = await sync_service.get_integration(session, integration_id=integration_id)
+    ensure_role(actor, Role.IT, Role.ADMIN)
+    return integration
+
+
+@router.get(
+    "/integrations/{integration_id}/deliveries",
+    tags=["integrations"],
+    summary="What arrived by webhook, and what became of it (IT)",
+    responses=error_responses(400, 401, 403, 404, 422),
+)
+async def list_deliveries(
+    integration: Annotated[Integration, Depends(_managed)],
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    outcome: Outcome | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[DeliveryOut]:
+    rows, last_id = await service.list_deliveries(
+        session,
+        integration_id=integration.id,
+        outcome=outcome,
+        limit=limit,
+        after_id=decode_id_cursor(cursor),
+    )
+    next_cursor = encode_id_cursor(last_id)
+    set_next_link(request, response, next_cursor)
+    return Page[DeliveryOut](
+        items=[DeliveryOut.model_validate(d) for d in rows], next_cursor=next_cursor
+    )
+
+
+@router.post(
+    "/integrations/{integration_id}/deliveries/{delivery_id}/replay",
+    tags=["integrations"],
+    summary="Process a delivery again (IT)",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def replay_delivery(
+    integration: Annotated[Integration, Depends(_managed)],
+    delivery_id: PathId,
+    session: SessionDep,
+) -> DeliveryOut:
+    delivery = await service.replay(session, integration_id=integration.id, delivery_id=delivery_id)
+    await session.commit()
+    return DeliveryOut.model_validate(delivery)

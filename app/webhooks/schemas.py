@@ -1,0 +1,22 @@
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from app.core.schemas import OutputModel
+from app.webhooks.models import Outcome
+
+
+class Accepted(BaseModel):
+    delivery: int
+    outcome: Outcome
+
+
+class DeliveryOut(OutputModel):
+    id: int
+    integration_id: int
+    delivery_id: str
+    event: str
+    outcome: Outcome
+    note: str | None
+    received_at: datetime
+    processed_at: datetime | None
