@@ -38,53 +38,42 @@ security review, backlog, sprints and tracker sync. Errors are RFC 9457 problem+
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    configure_logging(settings.log_level)
+ROUTERS = (
+    health.router,
+    users_router,
+    requests_router,
+    backlog_router,
+    teams_router,
+    sprints_router,
+    plans_router,
+    suppliers_router,
+    sync_router,
+    webhooks_router,
+    comments_router,
+    events_router,
+    reports_router,
+)
 
+
+def _lifespan(settings: Settings) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.secret_box = secret_box(settings)  # refuses to start on PostgreSQL without one
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         app.state.engine = engine
-        app.state.sessionmakers = Sessionmakers(engine)
+        app.state.sessionmakers = makers = Sessionmakers(engine)
         async with contextlib.AsyncExitStack() as stack:
             if settings.is_sqlite or settings.run_worker:
-                makers: Sessionmakers = app.state.sessionmakers
                 await stack.enter_async_context(
                     runner.in_process(settings, makers.write, app.state.secret_box)
                 )
             yield
         await engine.dispose()
 
-    app = FastAPI(
-        title="Backlog Bridge",
-        version="0.1.0",
-        description=API_DESCRIPTION,
-        lifespan=lifespan,
-        responses=error_responses(500),
-        dependencies=[Depends(reject_nul_query)],
-    )
-    app.state.settings = settings
-    app.state.migration_head, app.state.known_revisions = script_revisions()
-    install_error_handlers(app)
-    app.include_router(health.router)
-    routers = (
-        users_router,
-        requests_router,
-        backlog_router,
-        teams_router,
-        sprints_router,
-        plans_router,
-        suppliers_router,
-        sync_router,
-        webhooks_router,
-        comments_router,
-        events_router,
-        reports_router,
-    )
-    for router in routers:
-        app.include_router(router)
+    return lifespan
+
+
+def _middleware(app: FastAPI, settings: Settings) -> None:
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -94,6 +83,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["Link", "ETag", "X-Request-ID"],
         )
     app.add_middleware(RequestIdMiddleware)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    app = FastAPI(
+        title="Backlog Bridge",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=_lifespan(settings),
+        responses=error_responses(500),
+        dependencies=[Depends(reject_nul_query)],
+    )
+    app.state.settings = settings
+    app.state.migration_head, app.state.known_revisions = script_revisions()
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    _middleware(app, settings)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

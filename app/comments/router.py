@@ -9,7 +9,12 @@ from app.comments.schemas import CommentCreate, CommentOut
 from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.idempotency import IdempotencyKey, fingerprint, run_once
-from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
+from app.core.pagination import (
+    Cursor,
+    Limit,
+    decode_id_cursor,
+    id_page,
+)
 from app.core.schemas import Page, PathId
 from app.requests import service as requests_service
 from app.users.auth import CurrentUser
@@ -43,11 +48,7 @@ async def _page(
     comments, last_id = await service.list_comments(
         session, parent=parent, parent_id=parent_id, limit=limit, after_id=decode_id_cursor(cursor)
     )
-    next_cursor = encode_id_cursor(last_id)
-    set_next_link(request, response, next_cursor)
-    return Page[CommentOut](
-        items=[CommentOut.model_validate(c) for c in comments], next_cursor=next_cursor
-    )
+    return id_page(request, response, [CommentOut.model_validate(c) for c in comments], last_id)
 
 
 async def _add(

@@ -16,6 +16,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import TypeDecorator
 
 from app.core.errors import BadRequest, UnprocessableEntity
+from app.core.schemas import Page
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -200,3 +201,10 @@ async def keyset_page(
         ).all()
     page, last = page_of(rows, limit)
     return page, keyset.encode(last) if last is not None else None
+
+
+def id_page(request: Request, response: Response, items: list[T], last_id: int | None) -> "Page[T]":
+    """A page continued by id, with its `next_cursor` and `Link: rel="next"` header."""
+    next_cursor = encode_id_cursor(last_id)
+    set_next_link(request, response, next_cursor)
+    return Page[T](items=items, next_cursor=next_cursor)

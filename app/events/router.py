@@ -9,8 +9,7 @@ from app.core.pagination import (
     Cursor,
     Limit,
     decode_id_cursor,
-    encode_id_cursor,
-    set_next_link,
+    id_page,
 )
 from app.core.schemas import Page, PathId
 from app.events import service
@@ -55,11 +54,7 @@ async def _history(
         limit=limit,
         after_id=decode_id_cursor(cursor),
     )
-    next_cursor = encode_id_cursor(last_id)
-    set_next_link(request, response, next_cursor)
-    return Page[EventOut](
-        items=[service.event_out(e, viewer) for e in events], next_cursor=next_cursor
-    )
+    return id_page(request, response, [service.event_out(e, viewer) for e in events], last_id)
 
 
 @router.get(

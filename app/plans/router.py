@@ -8,7 +8,12 @@ from app.core.errors import error_responses
 from app.core.etag import IfMatch, check_if_match, etag, set_etag
 from app.core.idempotency import IdempotencyKey, fingerprint, run_once
 from app.core.money import Money
-from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
+from app.core.pagination import (
+    Cursor,
+    Limit,
+    decode_id_cursor,
+    id_page,
+)
 from app.core.schemas import Page, PathId
 from app.plans import report, service
 from app.plans.models import Plan, PlanStatus
@@ -116,9 +121,7 @@ async def list_plans(
     plans, last_id = await service.list_plans(
         session, status=status, limit=limit, after_id=decode_id_cursor(cursor)
     )
-    next_cursor = encode_id_cursor(last_id)
-    set_next_link(request, response, next_cursor)
-    return Page[PlanOut](items=await _out(session, plans), next_cursor=next_cursor)
+    return id_page(request, response, await _out(session, plans), last_id)
 
 
 @router.get("/{plan_id}", summary="One business plan", responses=error_responses(404))

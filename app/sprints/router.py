@@ -7,7 +7,12 @@ from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.etag import IfMatch, check_if_match, etag, set_etag
 from app.core.idempotency import IdempotencyKey, fingerprint, run_once
-from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
+from app.core.pagination import (
+    Cursor,
+    Limit,
+    decode_id_cursor,
+    id_page,
+)
 from app.core.schemas import Page, PathId, QueryId
 from app.sprints import lifecycle, planning, report, service
 from app.sprints.models import Sprint, SprintState
@@ -103,9 +108,7 @@ async def list_sprints(
     sprints, last_id = await service.list_sprints(
         session, team_id=team_id, state=state, limit=limit, after_id=decode_id_cursor(cursor)
     )
-    next_cursor = encode_id_cursor(last_id)
-    set_next_link(request, response, next_cursor)
-    return Page[SprintOut](items=await _out(session, sprints), next_cursor=next_cursor)
+    return id_page(request, response, await _out(session, sprints), last_id)
 
 
 @router.get("/{sprint_id}", summary="One sprint", responses=error_responses(404))

@@ -7,7 +7,12 @@ from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.etag import IfMatch, check_if_match, etag, set_etag
 from app.core.idempotency import IdempotencyKey, fingerprint, run_once
-from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
+from app.core.pagination import (
+    Cursor,
+    Limit,
+    decode_id_cursor,
+    id_page,
+)
 from app.core.schemas import Page, PathId
 from app.suppliers import service
 from app.suppliers.models import Supplier, SupplierAssessment
@@ -80,9 +85,7 @@ async def list_suppliers(
     suppliers, last_id = await service.list_suppliers(
         session, assessment=security_assessment, limit=limit, after_id=decode_id_cursor(cursor)
     )
-    next_cursor = encode_id_cursor(last_id)
-    set_next_link(request, response, next_cursor)
-    return Page[SupplierOut](items=[supplier_out(s) for s in suppliers], next_cursor=next_cursor)
+    return id_page(request, response, [supplier_out(s) for s in suppliers], last_id)
 
 
 @router.get(

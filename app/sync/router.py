@@ -13,7 +13,12 @@ from app.core.etag import IfMatch, check_if_match, etag, set_etag
 from app.core.http import tracker_client
 from app.core.idempotency import IdempotencyKey, fingerprint, run_once
 from app.core.outbox import JobState
-from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
+from app.core.pagination import (
+    Cursor,
+    Limit,
+    decode_id_cursor,
+    id_page,
+)
 from app.core.schemas import Page, PathId
 from app.sync import checks, service, ssrf
 from app.sync.models import Integration
@@ -116,11 +121,7 @@ async def list_integrations(
     rows, last_id = await service.list_integrations(
         session, limit=limit, after_id=decode_id_cursor(cursor)
     )
-    next_cursor = encode_id_cursor(last_id)
-    set_next_link(request, response, next_cursor)
-    return Page[IntegrationOut](
-        items=[service.integration_out(i) for i in rows], next_cursor=next_cursor
-    )
+    return id_page(request, response, [service.integration_out(i) for i in rows], last_id)
 
 
 @router.get(
@@ -196,9 +197,7 @@ async def list_jobs(
         limit=limit,
         after_id=decode_id_cursor(cursor),
     )
-    next_cursor = encode_id_cursor(last_id)
-    set_next_link(request, response, next_cursor)
-    return Page[JobOut](items=[JobOut.model_validate(j) for j in jobs], next_cursor=next_cursor)
+    return id_page(request, response, [JobOut.model_validate(j) for j in jobs], last_id)
 
 
 @router.post(

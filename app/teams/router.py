@@ -7,7 +7,12 @@ from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.etag import IfMatch, check_if_match, etag, set_etag
 from app.core.idempotency import IdempotencyKey, fingerprint, run_once
-from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
+from app.core.pagination import (
+    Cursor,
+    Limit,
+    decode_id_cursor,
+    id_page,
+)
 from app.core.schemas import Page, PathId
 from app.sprints import report
 from app.teams import service
@@ -80,9 +85,7 @@ async def list_teams(
     teams, last_id = await service.list_teams(
         session, limit=limit, after_id=decode_id_cursor(cursor)
     )
-    next_cursor = encode_id_cursor(last_id)
-    set_next_link(request, response, next_cursor)
-    return Page[TeamOut](items=[team_out(t) for t in teams], next_cursor=next_cursor)
+    return id_page(request, response, [team_out(t) for t in teams], last_id)
 
 
 @router.get("/{team_id}", summary="One team", responses=error_responses(404))

@@ -9,7 +9,12 @@ from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.etag import IfMatch, check_if_match, etag, set_etag
 from app.core.idempotency import IdempotencyKey, fingerprint, run_once
-from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
+from app.core.pagination import (
+    Cursor,
+    Limit,
+    decode_id_cursor,
+    id_page,
+)
 from app.core.schemas import Page, PathId
 from app.users import service
 from app.users.auth import AdminUser, CurrentUser
@@ -79,9 +84,7 @@ async def list_users(
 ) -> Page[UserOut]:
     after_id = decode_id_cursor(cursor)
     users, last_id = await service.list_users(session, limit=limit, after_id=after_id, role=role)
-    next_cursor = encode_id_cursor(last_id)
-    set_next_link(request, response, next_cursor)
-    return Page[UserOut](items=[UserOut.model_validate(u) for u in users], next_cursor=next_cursor)
+    return id_page(request, response, [UserOut.model_validate(u) for u in users], last_id)
 
 
 @router.get(

@@ -6,7 +6,12 @@ from fastapi.responses import JSONResponse
 from app.core.crypto import SecretBox
 from app.core.db import SessionDep
 from app.core.errors import error_responses
-from app.core.pagination import Cursor, Limit, decode_id_cursor, encode_id_cursor, set_next_link
+from app.core.pagination import (
+    Cursor,
+    Limit,
+    decode_id_cursor,
+    id_page,
+)
 from app.core.schemas import Page, PathId
 from app.sync import service as sync_service
 from app.sync.models import Integration, TrackerKind
@@ -127,11 +132,7 @@ async def list_deliveries(
         limit=limit,
         after_id=decode_id_cursor(cursor),
     )
-    next_cursor = encode_id_cursor(last_id)
-    set_next_link(request, response, next_cursor)
-    return Page[DeliveryOut](
-        items=[DeliveryOut.model_validate(d) for d in rows], next_cursor=next_cursor
-    )
+    return id_page(request, response, [DeliveryOut.model_validate(d) for d in rows], last_id)
 
 
 @router.post(
