@@ -139,45 +139,47 @@ async def _carry(
     target: Sprint | None,
     actor: User,
 ) -> None:
-    if target is not None and items:  # the next sprint's limits apply; carry-over waives them
+    """Unfinished items to the next sprint (its limits waived and recorded), or to the top of
+    the team's backlog in the order they had."""
+    if target is not None and items:
         reason = f"carried over from sprint {sprint.id}"
-        waived = await planning.check_limits(session, target, items, reason)
-        if waived:
+        if waived := await planning.check_limits(session, target, items, reason):
+            ids = [i.id for i in items]
             record(
                 session,
                 "sprint.override",
                 target,
                 actor,
-                {"reason": reason, "item_ids": [i.id for i in items], **waived},
+                {"reason": reason, "item_ids": ids, **waived},
             )
     top = None
-    if target is None and items:  # to the top of the backlog, keeping their order
+    if target is None and items:
         top = await ranking.rank_at(session, backlog=sprint.team_id, position="top")
     for item in reversed(items):
         item.sprint_id = target.id if target else None
-        if target is not None:
-            record(
-                session,
-                "sprint.item_added",
-                target,
-                actor,
-                {
-                    "item_id": item.id,
-                    "points": item.story_points,
-                    "status": item.status,
-                    "carried_from": sprint.id,
-                },
-            )
         if top is not None:
-            top = generate_key_between(None, top)
-            item.rank = top
+            top = item.rank = generate_key_between(None, top)
         await session.flush()
-        moved = {"from_sprint_id": sprint.id, "to_sprint_id": target.id if target else None}
-        record_event(
-            session,
-            type="item.carried_over",
-            entity="item",
-            entity_id=item.id,
-            actor_id=actor.id,
-            data=moved,
-        )
+        _record_carry(session, sprint, item, target, actor)
+
+
+def _record_carry(
+    session: AsyncSession, sprint: Sprint, item: BacklogItem, target: Sprint | None, actor: User
+) -> None:
+    if target is not None:
+        added = {
+            "item_id": item.id,
+            "points": item.story_points,
+            "status": item.status,
+            "carried_from": sprint.id,
+        }
+        record(session, "sprint.item_added", target, actor, added)
+    moved = {"from_sprint_id": sprint.id, "to_sprint_id": target.id if target else None}
+    record_event(
+        session,
+        type="item.carried_over",
+        entity="item",
+        entity_id=item.id,
+        actor_id=actor.id,
+        data=moved,
+    )
