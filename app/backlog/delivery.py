@@ -25,7 +25,7 @@ def implied_status(counts: dict[ItemStatus, int], *, in_active_sprint: bool) -> 
     return RequestStatus.PLANNED
 
 
-async def follow(session: AsyncSession, *, request_id: int, actor: User) -> None:
+async def follow(session: AsyncSession, *, request_id: int, actor: User | None) -> None:
     """Re-derive the request's delivery status from its items (one aggregate query)."""
     request = await requests_service.get_request(session, request_id=request_id)
     if request.status not in requests_service.DELIVERY_STATES:

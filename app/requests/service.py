@@ -188,7 +188,7 @@ DELIVERY_STATES = (RequestStatus.PLANNED, RequestStatus.IN_DELIVERY, RequestStat
 
 
 async def follow_items(
-    session: AsyncSession, *, request: MarketingRequest, status: RequestStatus, actor: User
+    session: AsyncSession, *, request: MarketingRequest, status: RequestStatus, actor: User | None
 ) -> None:
     """Set the delivery state that the request's items imply (planned/in_delivery/delivered)."""
     assert status in DELIVERY_STATES
@@ -201,7 +201,7 @@ async def follow_items(
         type="request.delivery_status_changed",
         entity="request",
         entity_id=request.id,
-        actor_id=actor.id,
+        actor_id=actor.id if actor else None,  # None: a tracker's change
         data={"before": {"status": before}, "after": {"status": status}},
     )
     await session.flush()

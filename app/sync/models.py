@@ -72,6 +72,8 @@ class ItemLink(Base):
     )
     last_synced_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The remote timestamp of the last inbound change applied: older ones are stale.
+    last_remote_at: Mapped[datetime | None]
     # Set when a create's outcome is unknown: until the marker search finds the issue or a
     # grace period passes, no second create is sent.
     create_uncertain_since: Mapped[datetime | None]

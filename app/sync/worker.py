@@ -24,6 +24,7 @@ from app.core.outbox import JobState, SyncJob
 from app.sync.models import Integration, ItemLink, SyncState
 from app.sync.snapshot import snapshot, tracker_for
 from app.sync.tracker import RemoteIssue, TrackerError
+from app.webhooks import processing
 
 logger = logging.getLogger("app.sync.worker")
 
@@ -68,11 +69,12 @@ class Worker:
         self.id = uuid.uuid4().hex
 
     async def run_once(self) -> int:
-        """Claim and deliver what is due now; the number of jobs handled."""
+        """Apply waiting webhook deliveries, then claim and push what is due; how many."""
+        handled = await processing.process_pending(self.sessions)
         jobs = await self._claim()
         for job_id in jobs:
             await self._deliver(job_id)
-        return len(jobs)
+        return handled + len(jobs)
 
     async def run_forever(self, *, poll_s: float = 1.0) -> None:
         while True:

@@ -1,0 +1,118 @@
+"""From a tracker's webhook payload to the change it describes, in one shape for both."""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.sync.tracker import MARKER_PREFIX
+
+
+@dataclass(frozen=True)
+class RemoteComment:
+    remote_id: str
+    author: str
+    body: str
+
+
+@dataclass(frozen=True)
+class RemoteChange:
+    remote_key: str
+    updated_at: datetime | None
+    title: str | None = None
+    description: str | None = None
+    labels: list[str] | None = None
+    status: str | None = None  # in status_map's terms: `open`, `closed`, `label:x`, `In Progress`
+    comment: RemoteComment | None = None
+    deleted: bool = False
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:  # Jira writes -0800 offsets; Python wants -08:00 before 3.11's fromisoformat fix
+        return datetime.fromisoformat(re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", value))
+    except ValueError:
+        return None
+
+
+def description_of(body: str | None) -> str | None:
+    """The human part of an issue body: our header and our sections stripped."""
+    if body is None:
+        return None
+    lines = body.replace("\r\n", "\n").split("\n")
+    if lines and MARKER_PREFIX in lines[0]:
+        lines = lines[2:]  # our marker and our key/link line
+    text = "\n".join(lines)
+    text = re.split(r"\n?### (Acceptance criteria|Impact)\n", text)[0]
+    return text.strip() or None
+
+
+def github_status(issue: dict[str, Any], status_labels: set[str]) -> str:
+    if issue.get("state") == "closed":
+        return "closed:not_planned" if issue.get("state_reason") == "not_planned" else "closed"
+    names = [label.get("name") for label in issue.get("labels", [])]
+    return next((f"label:{n}" for n in names if n in status_labels), "open")
+
+
+def from_github(
+    event: str, payload: dict[str, Any], status_labels: set[str]
+) -> RemoteChange | None:
+    issue = payload.get("issue") or {}
+    key, updated = str(issue.get("number", "")), _time(issue.get("updated_at"))
+    if not key:
+        return None
+    if event == "issue_comment" and payload.get("action") == "created":
+        comment = payload.get("comment") or {}
+        author = f"{(comment.get('user') or {}).get('login', 'someone')} (GitHub)"
+        return RemoteChange(
+            key,
+            _time(comment.get("created_at")) or updated,
+            comment=RemoteComment(str(comment.get("id")), author, str(comment.get("body") or "")),
+        )
+    if event != "issues":
+        return None
+    if payload.get("action") in ("deleted", "transferred"):
+        return RemoteChange(key, updated, deleted=True)
+    labels = [
+        str(label.get("name"))
+        for label in issue.get("labels", [])
+        if label.get("name") not in status_labels
+    ]
+    return RemoteChange(
+        key,
+        updated,
+        title=issue.get("title"),
+        description=description_of(issue.get("body")),
+        labels=labels,
+        status=github_status(issue, status_labels),
+    )
+
+
+def from_jira(event: str, payload: dict[str, Any]) -> RemoteChange | None:
+    issue = payload.get("issue") or {}
+    fields = issue.get("fields") or {}
+    key, updated = str(issue.get("key", "")), _time(fields.get("updated"))
+    if not key:
+        return None
+    if event == "comment_created":
+        comment = payload.get("comment") or {}
+        author = f"{(comment.get('author') or {}).get('displayName', 'someone')} (Jira)"
+        return RemoteChange(
+            key,
+            _time(comment.get("created")) or updated,
+            comment=RemoteComment(str(comment.get("id")), author, str(comment.get("body") or "")),
+        )
+    if event == "jira:issue_deleted":
+        return RemoteChange(key, updated, deleted=True)
+    if event not in ("jira:issue_created", "jira:issue_updated"):
+        return None
+    description = fields.get("description")
+    return RemoteChange(
+        key,
+        updated,
+        title=fields.get("summary"),
+        description=description if isinstance(description, str) else None,
+        labels=[str(label) for label in fields.get("labels") or []],
+        status=(fields.get("status") or {}).get("name"),
+    )

@@ -1,0 +1,178 @@
+"""Applying stored deliveries: linked items follow the tracker, by the same rules as the API.
+
+Title, description, labels and status are two-way; a change older than the last one applied
+is stale; our own values echoed back change nothing (so nothing is pushed again); a status the
+item may not take (Definition of Ready...) is ignored with its reason and our value pushed back.
+"""
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.backlog import delivery, readiness
+from app.backlog.models import BacklogItem, ItemStatus
+from app.backlog.service import snapshot
+from app.comments.models import Comment
+from app.core.db import utcnow
+from app.core.errors import AppError
+from app.core.events import ActorKind, diff, record_event
+from app.core.outbox import queue_item_push
+from app.sync.models import Integration, ItemLink, SyncState, TrackerKind
+from app.sync.status_maps import with_defaults
+from app.webhooks.models import Delivery, Outcome
+from app.webhooks.parsing import RemoteChange, from_github, from_jira
+
+Result = tuple[Outcome, str | None]
+
+
+def _same(ours: str | None, theirs: str | None) -> bool:
+    """Texts compare as plain text: whitespace and line endings do not make a change."""
+    return " ".join((ours or "").split()) == " ".join((theirs or "").split())
+
+
+def _change_of(integration: Integration, delivery: Delivery) -> RemoteChange | None:
+    payload = json.loads(delivery.body)
+    if integration.kind is TrackerKind.GITHUB:
+        status_map = with_defaults(integration.kind, integration.status_map)
+        labels = {
+            v.removeprefix("label:")
+            for v in status_map["to_remote"].values()
+            if v.startswith("label:")
+        }
+        return from_github(delivery.event, payload, labels)
+    return from_jira(delivery.event, payload)
+
+
+async def _comment(session: AsyncSession, item: BacklogItem, change: RemoteChange) -> Result:
+    assert change.comment is not None
+    known = await session.scalar(
+        select(Comment.id).where(
+            Comment.item_id == item.id, Comment.remote_id == change.comment.remote_id
+        )
+    )
+    if known is not None:
+        return Outcome.IGNORED, "this comment is already on the item"
+    session.add(
+        Comment(
+            item_id=item.id,
+            author_name=change.comment.author,
+            body=change.comment.body[:10_000],
+            remote_id=change.comment.remote_id,
+        )
+    )
+    await session.flush()
+    return Outcome.APPLIED, None
+
+
+def _status(integration: Integration, item: BacklogItem, remote: str | None) -> Any:
+    """The local status a remote one asks for: None when it is ours already, or unknown."""
+    status_map = with_defaults(integration.kind, integration.status_map)
+    if remote is None or status_map["to_remote"].get(item.status) == remote:
+        return None  # our own status maps to it: an edit elsewhere must not reset ours
+    return status_map["from_remote"].get(remote, f"unknown:{remote}")
+
+
+def _fields(item: BacklogItem, change: RemoteChange) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if change.title and not _same(item.title, change.title):
+        fields["title"] = change.title[:200]
+    if change.description is not None and not _same(item.description, change.description):
+        fields["description"] = change.description
+    if change.labels is not None and sorted(change.labels) != sorted(item.labels):
+        fields["labels"] = list(dict.fromkeys(change.labels))
+    return fields
+
+
+async def _apply(
+    session: AsyncSession,
+    integration: Integration,
+    link: ItemLink,
+    item: BacklogItem,
+    change: RemoteChange,
+) -> Result:
+    before, notes = snapshot(item), []
+    for name, value in _fields(item, change).items():
+        setattr(item, name, value)
+    wanted = _status(integration, item, change.status)
+    if isinstance(wanted, str) and wanted.startswith("unknown:"):
+        notes.append(f"remote status {wanted.removeprefix('unknown:')!r} is not in the status map")
+    elif wanted is not None:
+        try:
+            readiness.check_status_change(item, ItemStatus(wanted))
+            item.status = ItemStatus(wanted)
+        except AppError as refusal:  # the same rule as the API: ours stands, and goes back
+            notes.append(f"status {wanted} refused: {refusal.detail}")
+            await queue_item_push(session, item_id=item.id)
+    link.last_remote_at = change.updated_at or link.last_remote_at
+    link.last_synced_at = utcnow()
+    change_data = diff(before, snapshot(item))
+    if not change_data["after"]:
+        outcome = Outcome.IGNORED if notes else Outcome.APPLIED
+        return outcome, "; ".join(notes) or "nothing new (our own change echoed back)"
+    await session.flush()
+    record_event(
+        session,
+        type="item.updated",
+        entity="item",
+        entity_id=item.id,
+        actor_id=None,
+        actor_kind=ActorKind.INTEGRATION,
+        data=change_data | {"integration_id": integration.id},
+    )
+    if "status" in change_data["after"] and item.request_id is not None:
+        await delivery.follow(session, request_id=item.request_id, actor=None)
+    return Outcome.APPLIED, "; ".join(notes) or None
+
+
+async def process(session: AsyncSession, row: Delivery) -> Result:
+    integration = await session.get(Integration, row.integration_id)
+    if integration is None:
+        return Outcome.FAILED, "the integration is gone"
+    change = _change_of(integration, row)
+    if change is None:
+        return Outcome.IGNORED, f"{row.event} is not an event we act on"
+    link = await session.scalar(
+        select(ItemLink).where(
+            ItemLink.remote_scope == integration.scope, ItemLink.remote_key == change.remote_key
+        )
+    )
+    item = await session.get(BacklogItem, link.item_id) if link else None
+    if link is None or item is None:
+        return Outcome.IGNORED, f"issue {change.remote_key} is not linked to an item"
+    if change.comment is not None:
+        return await _comment(session, item, change)
+    if change.deleted:
+        link.sync_state, link.last_error = SyncState.BROKEN, "the remote issue was deleted or moved"
+        return Outcome.APPLIED, "the link is broken: the remote issue is gone"
+    stale = change.updated_at and link.last_remote_at and change.updated_at <= link.last_remote_at
+    if stale:
+        return Outcome.IGNORED, "stale: not newer than what was applied already"
+    return await _apply(session, integration, link, item, change)
+
+
+async def process_pending(sessions: async_sessionmaker[AsyncSession], *, limit: int = 50) -> int:
+    """Process waiting deliveries in arrival order, each in its own transaction."""
+    handled = 0
+    for _ in range(limit):
+        async with sessions() as session:
+            row = await session.scalar(
+                select(Delivery)
+                .where(Delivery.outcome == Outcome.PENDING)
+                .order_by(Delivery.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if row is None:
+                return handled
+            try:
+                async with session.begin_nested():  # a failure undoes whatever it half did
+                    outcome, note = await process(session, row)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                outcome, note = Outcome.FAILED, f"unreadable delivery: {type(exc).__name__}"
+            row.outcome, row.note, row.processed_at = outcome, note, utcnow()
+            row.attempts += 1
+            await session.commit()
+            handled += 1
+    return handled

@@ -1,0 +1,149 @@
+"""Stored deliveries applied to linked items, with the real payloads from ../shared/fixtures."""
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.core.outbox import SyncJob
+from app.users.models import Role
+from app.webhooks.processing import process_pending
+from app.webhooks.signatures import sign
+from tests.builders import READY_FIELDS
+from tests.live import LiveApp, live_app
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+SECRET = "It's a Secret to Everybody"
+
+
+def _fixture(path: str) -> bytes:
+    return (FIXTURES / path).read_bytes()
+
+
+@pytest.fixture
+async def live(database_url: str, tmp_path: Path) -> AsyncIterator[LiveApp]:
+    async with live_app(database_url, tmp_path) as app:
+        yield app
+
+
+async def _linked(live: LiveApp, kind: str, remote_key: str, **item: Any) -> tuple[Any, ...]:
+    it = await live.user(Role.IT)
+    target = (
+        {"repository": "Codertocat/Hello-World", "base_url": "http://127.0.0.1:9"}
+        if kind == "github"
+        else {"project_key": "TES", "base_url": "http://127.0.0.1:9"}
+    )
+    integration = (
+        await live.api.post(
+            "/api/v1/integrations",
+            headers=it,
+            json={"kind": kind, "name": kind, "webhook_secret": SECRET, "auth": {"token": "t"}}
+            | target,
+        )
+    ).json()["id"]
+    created = await live.api.post("/api/v1/items", headers=it, json={"title": "Ours"} | item)
+    item_id = created.json()["id"]
+    await live.api.post(
+        f"/api/v1/items/{item_id}/links",
+        headers=it,
+        json={"integration_id": integration, "remote_key": remote_key},
+    )
+    return it, integration, item_id
+
+
+async def _github(live: LiveApp, integration: int, event: str, body: bytes, delivery: str) -> int:
+    resp = await live.api.post(
+        f"/api/v1/webhooks/github/{integration}",
+        content=body,
+        headers={
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery,
+            "X-Hub-Signature-256": sign(SECRET, body),
+        },
+    )
+    assert resp.status_code in (200, 202), resp.text
+    await process_pending(live.sessions)
+    return int(resp.json()["delivery"])
+
+
+async def _outcomes(live: LiveApp, it: dict[str, str], integration: int) -> list[tuple[str, Any]]:
+    resp = await live.api.get(f"/api/v1/integrations/{integration}/deliveries", headers=it)
+    return [(d["outcome"], d["note"]) for d in resp.json()["items"]]
+
+
+async def test_github_issue_edits_reach_the_item_once(live: LiveApp) -> None:
+    it, integration, item_id = await _linked(live, "github", "1")
+    edited = _fixture("github/webhooks/issues/edited.payload.json")
+    await _github(live, integration, "issues", edited, "g-1")
+    item = (await live.api.get(f"/api/v1/items/{item_id}", headers=it)).json()
+    issue = json.loads(edited)["issue"]
+    assert item["title"] == issue["title"]
+    assert item["labels"] == ["bug"]
+    assert item["status"] == "new"  # `open` is what our `new` maps to: nothing to change
+    history = (await live.api.get(f"/api/v1/items/{item_id}/history", headers=it)).json()
+    assert history["items"][-1]["actor_kind"] == "integration"
+    await _github(live, integration, "issues", edited, "g-2")  # same moment again: stale
+    await _github(live, integration, "issues", edited, "g-1")  # a redelivery: not applied twice
+    assert await _outcomes(live, it, integration) == [
+        ("applied", None),
+        ("ignored", "stale: not newer than what was applied already"),
+        ("duplicate", "redelivery of an id already received"),
+    ]
+    async with live.sessions() as session:  # the tracker's change is not pushed back to it
+        jobs = list(await session.scalars(select(SyncJob).where(SyncJob.item_id == item_id)))
+    assert len(jobs) == 1  # only the one queued when the link was made
+
+
+async def test_github_comments_become_item_comments(live: LiveApp) -> None:
+    it, integration, item_id = await _linked(live, "github", "1")
+    created = _fixture("github/webhooks/issue_comment/created.payload.json")
+    await _github(live, integration, "issue_comment", created, "c-1")
+    await _github(live, integration, "issue_comment", created, "c-2")  # same comment, new id
+    comments = (await live.api.get(f"/api/v1/items/{item_id}/comments", headers=it)).json()
+    assert [(c["author_name"], c["author_id"]) for c in comments["items"]] == [
+        ("Codertocat (GitHub)", None)
+    ]
+    assert comments["items"][0]["body"] == json.loads(created)["comment"]["body"]
+
+
+async def test_unlinked_issues_and_other_events_are_ignored_with_a_reason(live: LiveApp) -> None:
+    it, integration, _ = await _linked(live, "github", "99")
+    await _github(
+        live, integration, "issues", _fixture("github/webhooks/issues/opened.payload.json"), "o-1"
+    )
+    [(outcome, note)] = await _outcomes(live, it, integration)
+    assert (outcome, note) == ("ignored", "issue 1 is not linked to an item")
+
+
+async def _jira(live: LiveApp, integration: int, body: bytes) -> None:
+    resp = await live.api.post(
+        f"/api/v1/webhooks/jira/{integration}",
+        content=body,
+        headers={"X-Hub-Signature": sign(SECRET, body)},
+    )
+    assert resp.status_code == 202, resp.text
+    await process_pending(live.sessions)
+
+
+async def test_jira_status_obeys_the_definition_of_ready(live: LiveApp) -> None:
+    started = _fixture("jira/webhooks/webhook-issue-updated-started-working.json")
+    it, integration, item_id = await _linked(live, "jira", "TES-41")  # a `new` item
+    await _jira(live, integration, started)
+    item = (await live.api.get(f"/api/v1/items/{item_id}", headers=it)).json()
+    assert item["status"] == "new"
+    [(outcome, note)] = await _outcomes(live, it, integration)
+    assert outcome == "applied"  # its summary was taken; its status was not
+    assert "status in_progress refused" in note
+    assert item["title"] == json.loads(started)["issue"]["fields"]["summary"]
+
+
+async def test_jira_status_applies_to_a_ready_item(live: LiveApp) -> None:
+    started = _fixture("jira/webhooks/webhook-issue-updated-started-working.json")
+    it, integration, item_id = await _linked(live, "jira", "TES-41", **READY_FIELDS)
+    await live.api.patch(f"/api/v1/items/{item_id}", headers=it, json={"status": "ready"})
+    await _jira(live, integration, started)
+    item = (await live.api.get(f"/api/v1/items/{item_id}", headers=it)).json()
+    assert item["status"] == "in_progress"
