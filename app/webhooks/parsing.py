@@ -13,6 +13,7 @@ class RemoteComment:
     remote_id: str
     author: str
     body: str
+    action: str = "created"  # or "edited", "deleted"
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,12 @@ def from_github(
     key, updated = str(issue.get("number", "")), _time(issue.get("updated_at"))
     if not key:
         return None
-    if event == "issue_comment" and payload.get("action") == "created":
+    if event == "issue_comment" and payload.get("action") in ("created", "edited", "deleted"):
         comment = payload.get("comment") or {}
         author = f"{(comment.get('user') or {}).get('login', 'someone')} (GitHub)"
-        return RemoteChange(
-            key,
-            _time(comment.get("created_at")) or updated,
-            comment=RemoteComment(str(comment.get("id")), author, str(comment.get("body") or "")),
-        )
+        body, action = str(comment.get("body") or ""), str(payload["action"])
+        remote = RemoteComment(str(comment.get("id")), author, body, action)
+        return RemoteChange(key, _time(comment.get("updated_at")) or updated, comment=remote)
     if event != "issues":
         return None
     if payload.get("action") in ("deleted", "transferred"):
@@ -95,14 +94,17 @@ def from_jira(event: str, payload: dict[str, Any]) -> RemoteChange | None:
     key, updated = str(issue.get("key", "")), _time(fields.get("updated"))
     if not key:
         return None
-    if event == "comment_created":
+    actions = {
+        "comment_created": "created",
+        "comment_updated": "edited",
+        "comment_deleted": "deleted",
+    }
+    if event in actions:
         comment = payload.get("comment") or {}
         author = f"{(comment.get('author') or {}).get('displayName', 'someone')} (Jira)"
-        return RemoteChange(
-            key,
-            _time(comment.get("created")) or updated,
-            comment=RemoteComment(str(comment.get("id")), author, str(comment.get("body") or "")),
-        )
+        body = str(comment.get("body") or "")
+        remote = RemoteComment(str(comment.get("id")), author, body, actions[event])
+        return RemoteChange(key, _time(comment.get("updated")) or updated, comment=remote)
     if event == "jira:issue_deleted":
         return RemoteChange(key, updated, deleted=True)
     if event not in ("jira:issue_created", "jira:issue_updated"):

@@ -46,20 +46,30 @@ def _change_of(integration: Integration, delivery: Delivery) -> RemoteChange | N
 
 
 async def _comment(session: AsyncSession, item: BacklogItem, change: RemoteChange) -> Result:
-    assert change.comment is not None
+    """A remote comment is added once; its edits and its deletion follow it."""
+    remote = change.comment
+    assert remote is not None
     known = await session.scalar(
-        select(Comment.id).where(
-            Comment.item_id == item.id, Comment.remote_id == change.comment.remote_id
-        )
+        select(Comment).where(Comment.item_id == item.id, Comment.remote_id == remote.remote_id)
     )
+    if remote.action == "deleted":
+        if known is None:
+            return Outcome.IGNORED, "no such comment here"
+        await session.delete(known)
+        await session.flush()
+        return Outcome.APPLIED, None
     if known is not None:
-        return Outcome.IGNORED, "this comment is already on the item"
+        if remote.action != "edited" or _same(known.body, remote.body):
+            return Outcome.IGNORED, "this comment is already on the item"
+        known.body = remote.body[:10_000]
+        await session.flush()
+        return Outcome.APPLIED, None
     session.add(
         Comment(
             item_id=item.id,
-            author_name=change.comment.author,
-            body=change.comment.body[:10_000],
-            remote_id=change.comment.remote_id,
+            author_name=remote.author,
+            body=remote.body[:10_000],
+            remote_id=remote.remote_id,
         )
     )
     await session.flush()

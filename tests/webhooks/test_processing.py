@@ -147,3 +147,21 @@ async def test_jira_status_applies_to_a_ready_item(live: LiveApp) -> None:
     await _jira(live, integration, started)
     item = (await live.api.get(f"/api/v1/items/{item_id}", headers=it)).json()
     assert item["status"] == "in_progress"
+
+
+async def test_comment_edits_and_deletions_follow(live: LiveApp) -> None:
+    it, integration, item_id = await _linked(live, "github", "1")
+    created = json.loads(_fixture("github/webhooks/issue_comment/created.payload.json"))
+    await _github(live, integration, "issue_comment", json.dumps(created).encode(), "c-1")
+    edited = created | {
+        "action": "edited",
+        "comment": created["comment"] | {"body": "Fixed in #2."},
+    }
+    await _github(live, integration, "issue_comment", json.dumps(edited).encode(), "c-2")
+    url = f"/api/v1/items/{item_id}/comments"
+    assert [c["body"] for c in (await live.api.get(url, headers=it)).json()["items"]] == [
+        "Fixed in #2."
+    ]
+    deleted = created | {"action": "deleted"}
+    await _github(live, integration, "issue_comment", json.dumps(deleted).encode(), "c-3")
+    assert (await live.api.get(url, headers=it)).json()["items"] == []
