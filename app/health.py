@@ -1,12 +1,17 @@
 """Liveness and readiness probes (no authentication)."""
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core.db import READ_ONLY
+from app.core.db import READ_ONLY, SessionDep, utcnow
 from app.core.errors import error_responses, problem_response
+from app.core.metrics import DELIVERIES, OUTBOX_DEPTH, OUTBOX_OLDEST, exposition
 from app.core.migrations import schema_state
+from app.core.outbox import JobState, SyncJob
+from app.webhooks.models import Delivery
 
 router = APIRouter(tags=["operations"])
 
@@ -39,3 +44,28 @@ def _not_ready(request: Request, detail: str) -> JSONResponse:
     return problem_response(
         status=503, slug="not-ready", title="Service not ready", detail=detail, request=request
     )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics: requests, latency, outbox depth and age, webhook outcomes",
+    response_class=PlainTextResponse,
+)
+async def metrics(session: SessionDep) -> PlainTextResponse:
+    depth = {
+        state: count
+        for state, count in await session.execute(
+            select(SyncJob.state, func.count()).group_by(SyncJob.state)
+        )
+    }
+    for state in JobState:
+        OUTBOX_DEPTH.labels(state.value).set(depth.get(state, 0))
+    oldest = await session.scalar(
+        select(func.min(SyncJob.created_at)).where(SyncJob.state == JobState.PENDING)
+    )
+    OUTBOX_OLDEST.set((utcnow() - oldest).total_seconds() if oldest else 0)
+    for outcome, count in await session.execute(
+        select(Delivery.outcome, func.count()).group_by(Delivery.outcome)
+    ):
+        DELIVERIES.labels(str(outcome)).set(count)
+    return PlainTextResponse(exposition(), media_type=CONTENT_TYPE_LATEST)

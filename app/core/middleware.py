@@ -9,6 +9,7 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core import metrics
 from app.core.request_context import set_request_id
 
 access_log = logging.getLogger("app.access")
@@ -91,6 +92,8 @@ class RequestIdMiddleware:
                 return
             await self.app(scope, receive, send_with_id)
         finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics.observe(scope["method"], route, status, time.perf_counter() - started)
             access_log.info(
                 "request",
                 extra={

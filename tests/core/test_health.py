@@ -8,6 +8,8 @@ from app.core.db import make_engine
 from app.core.http import ASGITransport, AsyncClient
 from app.core.migrations import downgrade, upgrade
 from app.main import create_app
+from app.users.models import Role
+from tests.conftest import LoginAs
 from tests.core.test_errors import assert_problem
 from tests.databases import throwaway_database
 
@@ -65,3 +67,20 @@ def _app_on(url: str) -> FastAPI:
 
 def _client(app: FastAPI) -> AsyncClient:
     return AsyncClient(transport=ASGITransport(app=app), base_url="http://test")
+
+
+async def test_metrics_count_requests_by_route_and_show_the_outbox(
+    api: AsyncClient, login_as: LoginAs
+) -> None:
+    headers = await login_as(Role.IT)
+    await api.get("/api/v1/items/424242", headers=headers)
+    resp = await api.get("/metrics")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("text/plain")
+    text = resp.text
+    assert (
+        'bb_http_requests_total{method="GET",route="/api/v1/items/{item_id}",status="404"}' in text
+    )
+    assert "bb_http_request_duration_seconds_bucket" in text
+    assert 'bb_outbox_jobs{state="pending"}' in text
+    assert "bb_outbox_oldest_pending_seconds" in text
