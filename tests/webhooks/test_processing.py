@@ -1,6 +1,7 @@
 """Stored deliveries applied to linked items, with the real payloads from ../shared/fixtures."""
 
 import json
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -8,11 +9,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from app.core.http import AsyncClient
 from app.core.outbox import SyncJob
+from app.sync.worker import Worker, WorkerSettings
 from app.users.models import Role
 from app.webhooks.processing import process_pending
 from app.webhooks.signatures import sign
 from tests.builders import READY_FIELDS
+from tests.fakes import FakeGitHub
 from tests.live import LiveApp, live_app
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
@@ -165,3 +169,67 @@ async def test_comment_edits_and_deletions_follow(live: LiveApp) -> None:
     deleted = created | {"action": "deleted"}
     await _github(live, integration, "issue_comment", json.dumps(deleted).encode(), "c-3")
     assert (await live.api.get(url, headers=it)).json()["items"] == []
+
+
+async def test_our_push_echoed_back_makes_no_second_write(live: LiveApp) -> None:
+    """Edit -> push to GitHub -> GitHub's webhook reports our own change -> nothing more."""
+    github = FakeGitHub()
+    it, integration, item_id = await _linked(live, "github", "1", description="Punten sparen")
+    github.create({"title": "old", "body": ""})  # issue #1 exists remotely
+    async with AsyncClient(transport=github.transport()) as client:
+        worker = Worker(
+            live.sessions, live.app.state.secret_box, client, WorkerSettings(base_delay_s=0.01)
+        )
+        await live.api.patch(
+            f"/api/v1/items/{item_id}", headers=it, json={"title": "Loyaliteit", "labels": ["crm"]}
+        )
+        await worker.run_once()
+        writes = [r for r in github.requests if r.method != "GET"]
+        echo = {
+            "action": "edited",
+            "issue": github.issues[1] | {"updated_at": "2030-01-01T00:00:00Z"},
+            "repository": {"full_name": "Codertocat/Hello-World"},
+        }
+        await _github(live, integration, "issues", json.dumps(echo).encode(), "echo-1")
+        await worker.run_once()
+    assert [r for r in github.requests if r.method != "GET"] == writes  # no second write
+    item = (await live.api.get(f"/api/v1/items/{item_id}", headers=it)).json()
+    assert (item["title"], item["description"], item["labels"]) == (
+        "Loyaliteit",
+        "Punten sparen",
+        ["crm"],
+    )
+    [*_, (outcome, note)] = await _outcomes(live, it, integration)
+    assert (outcome, note) == ("applied", "nothing new (our own change echoed back)")
+
+
+async def test_deliveries_three_times_in_any_order_end_as_one_in_order(live: LiveApp) -> None:
+    names = [
+        "issues/opened",
+        "issues/edited",
+        "issues/labeled",
+        "issues/reopened",
+        "issue_comment/created",
+    ]
+    payloads = [(n.split("/")[0], _fixture(f"github/webhooks/{n}.payload.json")) for n in names]
+
+    async def final_state(order: list[int]) -> tuple[Any, ...]:
+        it, integration, item_id = await _linked(live, "github", "1")
+        for position in order:
+            event, body = payloads[position]
+            await _github(live, integration, event, body, f"{integration}-{position}")
+        item = (await live.api.get(f"/api/v1/items/{item_id}", headers=it)).json()
+        comments = (await live.api.get(f"/api/v1/items/{item_id}/comments", headers=it)).json()
+        await live.api.delete(f"/api/v1/items/{item_id}/links/{item['links'][0]['id']}", headers=it)
+        return (
+            item["title"],
+            item["description"],
+            item["labels"],
+            item["status"],
+            [c["body"] for c in comments["items"]],
+        )
+
+    in_order = await final_state(list(range(len(payloads))))
+    shuffled = [i for _ in range(3) for i in range(len(payloads))]
+    random.Random(11).shuffle(shuffled)
+    assert await final_state(shuffled) == in_order
