@@ -11,7 +11,7 @@ from app.backlog import delivery, ranking, readiness
 from app.backlog.models import BacklogItem, ItemStatus, ItemType, compute_wsjf
 from app.backlog.schemas import NOT_NULL_ON_UPDATE, ItemCreate, ItemUpdate
 from app.core.errors import Conflict, NotFound, UnprocessableEntity
-from app.core.events import diff, record_event
+from app.core.events import ActorKind, diff, record_event
 from app.core.outbox import queue_item_push
 from app.core.pagination import Keyset, keyset_page
 from app.core.schemas import contains_pattern, reject_nulls
@@ -62,8 +62,20 @@ def snapshot(item: BacklogItem) -> dict[str, Any]:
     return {name: getattr(item, name) for name in SNAPSHOT_FIELDS}
 
 
-def _record(session: AsyncSession, type: str, item: BacklogItem, actor: User, data: Any) -> None:
-    record_event(session, type=type, entity="item", entity_id=item.id, actor_id=actor.id, data=data)
+def _record(
+    session: AsyncSession, type: str, item: BacklogItem, actor: User | None, data: Any
+) -> None:
+    """`actor` None: a tracker integration made the change (auto-import, webhooks)."""
+    kind = ActorKind.USER if actor else ActorKind.INTEGRATION
+    record_event(
+        session,
+        type=type,
+        entity="item",
+        entity_id=item.id,
+        actor_id=actor.id if actor else None,
+        actor_kind=kind,
+        data=data,
+    )
 
 
 async def get_item(session: AsyncSession, *, item_id: int) -> BacklogItem:
@@ -73,7 +85,7 @@ async def get_item(session: AsyncSession, *, item_id: int) -> BacklogItem:
     return item
 
 
-async def add_item(session: AsyncSession, item: BacklogItem, *, actor: User) -> BacklogItem:
+async def add_item(session: AsyncSession, item: BacklogItem, *, actor: User | None) -> BacklogItem:
     """Insert at the bottom of its backlog (retrying if a concurrent insert took the key)."""
     await _check_references(session, item)
     item.backlog = item.team_id or 0

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.backlog import delivery, readiness
+from app.backlog import service as backlog_service
 from app.backlog.models import BacklogItem, ItemStatus
 from app.backlog.service import snapshot
 from app.comments.models import Comment
@@ -136,6 +137,34 @@ async def _apply(
     return Outcome.APPLIED, "; ".join(notes) or None
 
 
+def _importable(change: RemoteChange) -> bool:
+    return change.comment is None and not change.deleted and bool(change.title)
+
+
+async def _import(session: AsyncSession, integration: Integration, change: RemoteChange) -> Result:
+    """`auto_import`: an unlinked remote issue becomes a new item of the backlog, linked."""
+    item = BacklogItem(
+        title=(change.title or "")[:200],
+        description=change.description,
+        labels=list(dict.fromkeys(change.labels or [])),
+        team_id=integration.team_id,
+    )
+    await backlog_service.add_item(session, item, actor=None)
+    session.add(
+        ItemLink(
+            item_id=item.id,
+            integration_id=integration.id,
+            remote_scope=integration.scope,
+            remote_key=change.remote_key,
+            sync_state=SyncState.SYNCED,
+            last_synced_at=utcnow(),
+            last_remote_at=change.updated_at,
+        )
+    )
+    await session.flush()
+    return Outcome.APPLIED, f"imported as {item.key}"
+
+
 async def process(session: AsyncSession, row: Delivery) -> Result:
     integration = await session.get(Integration, row.integration_id)
     if integration is None:
@@ -149,6 +178,8 @@ async def process(session: AsyncSession, row: Delivery) -> Result:
         )
     )
     item = await session.get(BacklogItem, link.item_id) if link else None
+    if link is None and integration.auto_import and _importable(change):
+        return await _import(session, integration, change)
     if link is None or item is None:
         return Outcome.IGNORED, f"issue {change.remote_key} is not linked to an item"
     if change.comment is not None:

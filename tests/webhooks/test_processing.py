@@ -233,3 +233,19 @@ async def test_deliveries_three_times_in_any_order_end_as_one_in_order(live: Liv
     shuffled = [i for _ in range(3) for i in range(len(payloads))]
     random.Random(11).shuffle(shuffled)
     assert await final_state(shuffled) == in_order
+
+
+async def test_auto_import_turns_unlinked_issues_into_linked_items(live: LiveApp) -> None:
+    it, integration, _ = await _linked(live, "github", "99")
+    await live.api.patch(
+        f"/api/v1/integrations/{integration}", headers=it, json={"auto_import": True}
+    )
+    opened = _fixture("github/webhooks/issues/opened.payload.json")
+    await _github(live, integration, "issues", opened, "imp-1")
+    [*_, (outcome, note)] = await _outcomes(live, it, integration)
+    assert outcome == "applied"
+    assert note.startswith("imported as BB-")
+    imported = (await live.api.get("/api/v1/items?q=" + note.split()[-1], headers=it)).json()
+    [item] = imported["items"]
+    assert item["title"] == json.loads(opened)["issue"]["title"]
+    assert [link["remote_key"] for link in item["links"]] == ["1"]
