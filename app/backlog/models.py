@@ -2,7 +2,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -77,7 +77,24 @@ class BacklogItem(Base):
         Index("uq_backlog_items_backlog_rank", "backlog", "rank", unique=True),
         Index("ix_backlog_items_rank_id", "rank", "id"),
         Index("ix_backlog_items_sprint_id_rank_id", "sprint_id", "rank", "id"),
-        Index("ix_backlog_items_team_id_sprint_id_rank_id", "team_id", "sprint_id", "rank", "id"),
+        # The backlog proper (no sprint) in rank order: PostgreSQL does not treat
+        # `sprint_id IS NULL` as an equality when it picks an index for ORDER BY, so these are
+        # partial indexes (see bench/README.md: 3.2 s -> 0.04 ms for an empty team backlog).
+        Index(
+            "ix_backlog_items_unplanned_rank_id",
+            "rank",
+            "id",
+            postgresql_where=text("sprint_id IS NULL"),
+            sqlite_where=text("sprint_id IS NULL"),
+        ),
+        Index(
+            "ix_backlog_items_unplanned_team_id_rank_id",
+            "team_id",
+            "rank",
+            "id",
+            postgresql_where=text("sprint_id IS NULL"),
+            sqlite_where=text("sprint_id IS NULL"),
+        ),
         Index("ix_backlog_items_status_rank_id", "status", "rank", "id"),
         Index("ix_backlog_items_wsjf_id", "wsjf", "id"),
         Index("ix_backlog_items_created_at_id", "created_at", "id"),
