@@ -17,7 +17,7 @@ import uvicorn
 
 from app.core.http import MockTransport, Request, Response
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # copies of ../shared/fixtures
 SPEC = json.loads((FIXTURES / "github/rest-api/github-rest-issues-extract.json").read_text())
 ISSUE = json.loads((FIXTURES / "github/webhooks/issues/opened.payload.json").read_text())["issue"]
 Fault = Callable[[Request], Response | None]

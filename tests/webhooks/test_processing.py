@@ -19,7 +19,7 @@ from tests.builders import READY_FIELDS
 from tests.fakes import FakeGitHub
 from tests.live import LiveApp, live_app
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # copies of ../shared/fixtures
 SECRET = "It's a Secret to Everybody"
 
 

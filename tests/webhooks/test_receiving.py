@@ -15,7 +15,7 @@ from app.webhooks.signatures import sign
 from tests.builders import make_user
 from tests.core.test_errors import assert_problem
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # copies of ../shared/fixtures
 SECRET = "It's a Secret to Everybody"
 OPENED = (FIXTURES / "github/webhooks/issues/opened.payload.json").read_bytes()
 PING = (FIXTURES / "github/webhooks/ping/payload.json").read_bytes()
