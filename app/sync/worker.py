@@ -72,9 +72,34 @@ class Worker:
         """Apply waiting webhook deliveries, then claim and push what is due; how many."""
         handled = await processing.process_pending(self.sessions)
         jobs = await self._claim()
-        for job_id in jobs:
-            await self._deliver(job_id)
+        for done, job_id in enumerate(jobs):
+            try:
+                await self._deliver(job_id)
+            except asyncio.CancelledError:  # shutting down: hand back what we did not start
+                await asyncio.shield(self._release(jobs[done + 1 :]))
+                raise
         return handled + len(jobs)
+
+    async def _release(self, job_ids: list[int]) -> None:
+        """Claimed jobs return to the queue at once instead of waiting out their lease."""
+        if not job_ids:
+            return
+        async with self.sessions() as session:
+            await session.execute(
+                update(SyncJob)
+                .where(
+                    SyncJob.id.in_(job_ids),
+                    SyncJob.lease_owner == self.id,
+                    SyncJob.state == JobState.RUNNING,
+                )
+                .values(
+                    state=JobState.PENDING,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    attempts=SyncJob.attempts - 1,
+                )
+            )
+            await session.commit()
 
     async def run_forever(self, *, poll_s: float = 1.0) -> None:
         while True:

@@ -2,6 +2,7 @@
 description: creates, updates, rate limits, lost answers, permanent refusals, and at scale."""
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -238,3 +239,30 @@ async def test_a_dead_workers_job_is_taken_over_and_its_late_result_ignored(
     [link] = await _links(live)
     assert (link.remote_key, link.sync_state) == ("1", "synced")  # the late result changed nothing
     assert len(github.issues) == 1
+
+
+async def test_stopping_mid_batch_hands_unstarted_jobs_back(
+    live: LiveApp, worker: Worker, github: FakeGitHub
+) -> None:
+    await _linked_items(live, 3)
+    started = asyncio.Event()
+    real_deliver = worker._deliver
+
+    async def deliver_then_hang(job_id: int) -> None:
+        await real_deliver(job_id)
+        started.set()
+        await asyncio.sleep(60)  # the process is told to stop here
+
+    worker._deliver = deliver_then_hang  # type: ignore[method-assign]
+    task = asyncio.create_task(worker.run_once())
+    await asyncio.wait_for(started.wait(), 10)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    async with live.sessions() as session:
+        jobs = list(await session.scalars(select(SyncJob).order_by(SyncJob.id)))
+    assert [(j.state, j.lease_owner, j.attempts) for j in jobs] == [
+        (JobState.DONE, None, 1),
+        (JobState.PENDING, None, 0),
+        (JobState.PENDING, None, 0),
+    ]
