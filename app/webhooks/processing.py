@@ -19,7 +19,7 @@ from app.comments.models import Comment
 from app.core.db import utcnow
 from app.core.errors import AppError
 from app.core.events import ActorKind, diff, record_event
-from app.core.outbox import queue_item_push
+from app.core.outbox import JobState, SyncJob, queue_item_push
 from app.sync.models import Integration, ItemLink, SyncState, TrackerKind
 from app.sync.status_maps import with_defaults
 from app.webhooks.models import Delivery, Outcome
@@ -104,7 +104,10 @@ async def _apply(
     change: RemoteChange,
 ) -> Result:
     before, notes = snapshot(item), []
-    for name, value in _fields(item, change).items():
+    fields = _fields(item, change)
+    if fields and await _unpushed(session, link, item):
+        _conflict(session, integration, item, before, fields)
+    for name, value in fields.items():
         setattr(item, name, value)
     wanted = _status(integration, item, change.status)
     if isinstance(wanted, str) and wanted.startswith("unknown:"):
@@ -135,6 +138,40 @@ async def _apply(
     if "status" in change_data["after"] and item.request_id is not None:
         await delivery.follow(session, request_id=item.request_id, actor=None)
     return Outcome.APPLIED, "; ".join(notes) or None
+
+
+async def _unpushed(session: AsyncSession, link: ItemLink, item: BacklogItem) -> bool:
+    """Whether we changed the item since our last push to this tracker (still waiting to go)."""
+    if link.last_synced_at is None or item.updated_at <= link.last_synced_at:
+        return False
+    pending = await session.scalar(
+        select(SyncJob.id).where(SyncJob.link_id == link.id, SyncJob.state == JobState.PENDING)
+    )
+    return pending is not None
+
+
+def _conflict(
+    session: AsyncSession,
+    integration: Integration,
+    item: BacklogItem,
+    ours: dict[str, Any],
+    theirs: dict[str, Any],
+) -> None:
+    """Both sides edited: the newer remote edit wins the field, and the clash is on record."""
+    record_event(
+        session,
+        type="sync.conflict",
+        entity="item",
+        entity_id=item.id,
+        actor_id=None,
+        actor_kind=ActorKind.INTEGRATION,
+        data={
+            "integration_id": integration.id,
+            "fields": sorted(theirs),
+            "ours": {k: ours.get(k) for k in theirs},
+            "theirs": theirs,
+        },
+    )
 
 
 def _importable(change: RemoteChange) -> bool:

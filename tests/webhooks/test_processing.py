@@ -3,14 +3,17 @@
 import json
 import random
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from app.core.db import utcnow
 from app.core.http import AsyncClient
 from app.core.outbox import SyncJob
+from app.sync.models import ItemLink
 from app.sync.worker import Worker, WorkerSettings
 from app.users.models import Role
 from app.webhooks.processing import process_pending
@@ -89,6 +92,7 @@ async def test_github_issue_edits_reach_the_item_once(live: LiveApp) -> None:
     assert item["status"] == "new"  # `open` is what our `new` maps to: nothing to change
     history = (await live.api.get(f"/api/v1/items/{item_id}/history", headers=it)).json()
     assert history["items"][-1]["actor_kind"] == "integration"
+    assert "sync.conflict" not in [e["type"] for e in history["items"]]  # nothing of ours waited
     await _github(live, integration, "issues", edited, "g-2")  # same moment again: stale
     await _github(live, integration, "issues", edited, "g-1")  # a redelivery: not applied twice
     assert await _outcomes(live, it, integration) == [
@@ -249,3 +253,20 @@ async def test_auto_import_turns_unlinked_issues_into_linked_items(live: LiveApp
     [item] = imported["items"]
     assert item["title"] == json.loads(opened)["issue"]["title"]
     assert [link["remote_key"] for link in item["links"]] == ["1"]
+
+
+async def test_two_sided_edits_are_logged_as_conflicts(live: LiveApp) -> None:
+    it, integration, item_id = await _linked(live, "github", "1")
+    async with live.sessions() as session:  # as if the link was pushed an hour ago
+        await session.execute(update(ItemLink).values(last_synced_at=utcnow() - timedelta(hours=1)))
+        await session.commit()
+    await live.api.patch(f"/api/v1/items/{item_id}", headers=it, json={"title": "Ours, unpushed"})
+    await _github(
+        live, integration, "issues", _fixture("github/webhooks/issues/edited.payload.json"), "x-1"
+    )
+    history = (await live.api.get(f"/api/v1/items/{item_id}/history", headers=it)).json()
+    [conflict] = [e for e in history["items"] if e["type"] == "sync.conflict"]
+    assert conflict["data"]["ours"]["title"] == "Ours, unpushed"
+    assert conflict["data"]["theirs"]["title"] == "Spelling error in the README file"
+    item = (await live.api.get(f"/api/v1/items/{item_id}", headers=it)).json()
+    assert item["title"] == "Spelling error in the README file"  # the newer, remote edit wins
