@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import select
 
+from app.core.db import make_engine
+from app.core.events import Event
 from app.core.http import AsyncClient
+from app.requests.models import MarketingRequest
 from tests.databases import throwaway_database
 from tests.fakes import FakeGitHub, FakeGitHubServer
 
@@ -142,3 +146,55 @@ async def test_linked_item_reaches_github_through_the_worker(
     assert [i["title"] for i in github.issues.values()] == ["Via HTTP"]
     assert github.violations == []
     assert github.requests[0].headers["authorization"] == "Bearer ghp_e2e"
+
+
+async def test_kill_9_during_a_burst_loses_no_acknowledged_write(
+    tmp_path: Path, serve: object
+) -> None:
+    """PostgreSQL: every 201 the clients saw is in the database after a kill -9, with its event;
+    nothing half-written (a request without its `request.created` event) is left."""
+    async with throwaway_database("postgresql", tmp_path) as url:
+        env = {
+            **os.environ,
+            "BB_DATABASE_URL": url,
+            "BB_SECRET_KEY": Fernet.generate_key().decode(),
+        }
+        _cli(env, "migrate")
+        token = _cli(env, "users", "create", "--name", "m", "--role", "marketing").split()[-1]
+        port = _free_port()
+        server = subprocess.Popen(  # noqa: ASYNC220 (the server under test, started once)
+            [*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL
+        )
+        _wait_until_serving(port, server)
+        acknowledged: list[int] = []
+
+        async def writer(client: AsyncClient, n: int) -> None:
+            for i in range(1000):
+                try:
+                    resp = await client.post("/api/v1/requests", json={"title": f"w{n}-{i}"})
+                except Exception:
+                    return  # the server is gone
+                if resp.status_code == 201:
+                    acknowledged.append(resp.json()["id"])
+
+        headers = {"Authorization": f"Bearer {token}"}
+        async with AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=5
+        ) as client:
+            burst = asyncio.gather(*(writer(client, n) for n in range(8)))
+            await asyncio.sleep(1.5)
+            server.kill()  # SIGKILL: no shutdown, no flush
+            server.wait(timeout=10)
+            await burst
+        assert len(acknowledged) > 10
+        engine = make_engine(url)
+        async with engine.connect() as connection:
+            stored = set(await connection.scalars(select(MarketingRequest.id)))
+            with_event = set(
+                await connection.scalars(
+                    select(Event.entity_id).where(Event.type == "request.created")
+                )
+            )
+        await engine.dispose()
+        assert set(acknowledged) <= stored  # nothing acknowledged was lost
+        assert stored == with_event  # no request without its event, no event without a request
