@@ -155,6 +155,25 @@ async def _play_sprint(
         await clock.at(sprint.start_date + timedelta(days=13), hour=16)
 
 
+async def _teams(session: AsyncSession, it: User) -> Team:
+    """Two teams; the demo's sprints run in the first."""
+    teams = [
+        await teams_service.create_team(
+            session,
+            data=TeamCreate(
+                name=name,
+                default_capacity_points=capacity,
+                stability_budget=1,
+                timezone="Europe/Amsterdam",
+                members=members,
+            ),
+            actor=it,
+        )
+        for name, capacity, members in (("Webshop", 21, [it.id]), ("CRM & Data", 13, []))
+    ]
+    return teams[0]
+
+
 async def load_delivery(
     session: AsyncSession,
     *,
@@ -163,44 +182,23 @@ async def load_delivery(
     security: User,
     today: date,
 ) -> None:
-    webshop = await teams_service.create_team(
-        session,
-        data=TeamCreate(
-            name="Webshop",
-            default_capacity_points=21,
-            stability_budget=1,
-            timezone="Europe/Amsterdam",
-            members=[it.id],
-        ),
-        actor=it,
-    )
-    await teams_service.create_team(
-        session,
-        data=TeamCreate(
-            name="CRM & Data",
-            default_capacity_points=13,
-            stability_budget=1,
-            timezone="Europe/Amsterdam",
-        ),
-        actor=it,
-    )
+    webshop = await _teams(session, it)
     monday = today - timedelta(days=today.weekday())
     clock = Clock(session)
     # Everything so far (users, requests, their assessments and reviews) happened before the
     # first sprint was planned, so lead times run forwards.
     await clock.at(monday - timedelta(days=70))
     items = await _items(session, requests, webshop, it=it, security=security)
-    sprints = [
+    first, second, current, _next = [
         await _sprint(session, webshop, f"Sprint {n}", monday + timedelta(days=14 * k), it=it)
         for n, k in ((1, -4), (2, -2), (3, 0), (4, 2))
     ]
     await clock.at(monday - timedelta(days=62))
-    first, second, current, _next = sprints
-    # items[0] and [1] came from requests: the first gets delivered, the second is in delivery.
 
     def pick(*indexes: int) -> list[BacklogItem]:
         return [items[i] for i in indexes]
 
+    # items[0] and [1] came from requests: the first gets delivered, the second is in delivery.
     await _play_sprint(
         session, clock, first, pick(0, 1, 2, 3), pick(0, 2), next_sprint=second, it=it
     )

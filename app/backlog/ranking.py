@@ -6,7 +6,7 @@ position, so nothing else moves. Repeated inserts at one spot make keys grow; pa
 `MAX_RANK_LENGTH` the `REBALANCE_WINDOW` items on each side of the spot get evenly spread keys.
 """
 
-from typing import Literal
+from typing import Any, Literal
 
 from fractional_indexing import generate_key_between, generate_n_keys_between
 from sqlalchemy import select, update
@@ -73,35 +73,8 @@ async def _rebalance_around(
     Returns the key for the gap itself. Items get temporary keys first, so the unique
     (backlog, rank) constraint never sees two items share a key mid-way.
     """
-    base = select(BacklogItem.id, BacklogItem.rank).where(BacklogItem.backlog == backlog)
-    if moving is not None:
-        base = base.where(BacklogItem.id != moving)
-    below = (
-        []
-        if low is None
-        else list(
-            (
-                await session.execute(
-                    base.where(BacklogItem.rank <= low)
-                    .order_by(BacklogItem.rank.desc())
-                    .limit(REBALANCE_WINDOW + 1)
-                )
-            ).all()
-        )[::-1]
-    )
-    above = (
-        []
-        if high is None
-        else list(
-            (
-                await session.execute(
-                    base.where(BacklogItem.rank >= high)
-                    .order_by(BacklogItem.rank.asc())
-                    .limit(REBALANCE_WINDOW + 1)
-                )
-            ).all()
-        )
-    )
+    below = [] if low is None else (await _side(session, backlog, low, moving, below=True))
+    above = [] if high is None else (await _side(session, backlog, high, moving, below=False))
     # The outermost rows stay put and bound the window (unless the window reaches an end).
     lower_bound = below.pop(0).rank if len(below) > REBALANCE_WINDOW else None
     upper_bound = above.pop().rank if len(above) > REBALANCE_WINDOW else None
@@ -114,6 +87,21 @@ async def _rebalance_around(
         if item_id is not None:
             await _set_rank(session, item_id, key)
     return keys[window.index(None)]
+
+
+async def _side(
+    session: AsyncSession, backlog: int, edge: str, moving: int | None, *, below: bool
+) -> list[Any]:
+    """Up to REBALANCE_WINDOW + 1 rows from `edge` outwards, in rank order."""
+    query = select(BacklogItem.id, BacklogItem.rank).where(BacklogItem.backlog == backlog)
+    if moving is not None:
+        query = query.where(BacklogItem.id != moving)
+    if below:
+        query = query.where(BacklogItem.rank <= edge).order_by(BacklogItem.rank.desc())
+    else:
+        query = query.where(BacklogItem.rank >= edge).order_by(BacklogItem.rank.asc())
+    rows = list((await session.execute(query.limit(REBALANCE_WINDOW + 1))).all())
+    return rows[::-1] if below else rows
 
 
 async def _set_rank(session: AsyncSession, item_id: int, rank: str) -> None:
