@@ -1,5 +1,6 @@
 """Backlog items: create, read, edit, list. Status and readiness: `readiness.py`."""
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -90,18 +91,31 @@ async def add_item(session: AsyncSession, item: BacklogItem, *, actor: User | No
     await _check_references(session, item)
     item.backlog = item.team_id or 0
     item.wsjf = compute_wsjf(item)
+
+    async def bottom() -> str:
+        return await ranking.rank_at(session, backlog=item.backlog, position="bottom")
+
+    await _store_ranked(session, item, bottom, new=True)
+    _record(session, "item.created", item, actor, {"before": {}, "after": snapshot(item)})
+    return item
+
+
+async def _store_ranked(
+    session: AsyncSession, item: BacklogItem, rank: Callable[[], Awaitable[str]], *, new: bool
+) -> None:
+    """Give the item a rank and flush it; a concurrent writer that took the same key makes us
+    compute a fresh one (the unique (backlog, rank) index is the arbiter)."""
     for attempt in range(RANK_RETRIES):
-        item.rank = await ranking.rank_at(session, backlog=item.backlog, position="bottom")
+        item.rank = await rank()
         try:
             async with session.begin_nested():
-                session.add(item)
+                if new:
+                    session.add(item)
                 await session.flush()
-            break
+            return
         except IntegrityError as exc:
             if not _rank_clash(exc) or attempt == RANK_RETRIES - 1:
                 raise
-    _record(session, "item.created", item, actor, {"before": {}, "after": snapshot(item)})
-    return item
 
 
 def _rank_clash(exc: IntegrityError) -> bool:
@@ -204,9 +218,14 @@ async def move_item(
     anchor_id = before_id if before_id is not None else after_id
     field = "before_id" if before_id is not None else "after_id"
     anchor = None if anchor_id is None else await _anchor(session, item, anchor_id, field)
-    old_rank = item.rank
-    for attempt in range(RANK_RETRIES):
-        item.rank = await ranking.rank_at(
+    old_rank, tries = item.rank, 0
+
+    async def slot() -> str:
+        nonlocal tries
+        tries += 1
+        if anchor is not None and tries > 1:  # a retry: the anchor may have moved meanwhile
+            await session.refresh(anchor)
+        return await ranking.rank_at(
             session,
             backlog=item.backlog,
             position=position,
@@ -214,22 +233,10 @@ async def move_item(
             before=anchor if before_id is not None else None,
             after=anchor if after_id is not None else None,
         )
-        try:
-            async with session.begin_nested():
-                await session.flush()
-            break
-        except IntegrityError as exc:
-            if not _rank_clash(exc) or attempt == RANK_RETRIES - 1:
-                raise
-            if anchor is not None:
-                await session.refresh(anchor)
-    _record(
-        session,
-        "item.moved",
-        item,
-        actor,
-        {"before": {"rank": old_rank}, "after": {"rank": item.rank}},
-    )
+
+    await _store_ranked(session, item, slot, new=False)
+    moved = {"before": {"rank": old_rank}, "after": {"rank": item.rank}}
+    _record(session, "item.moved", item, actor, moved)
     return item
 
 
@@ -276,31 +283,31 @@ def filtered(
     dialect: str,
 ) -> Select[BacklogItem]:
     item = BacklogItem
+    equal = {
+        item.type: type,
+        item.team_id: team_id,
+        item.request_id: request_id,
+        item.assignee_id: assignee_id,
+        item.sprint_id: sprint_id,
+    }
+    conditions = [column == value for column, value in equal.items() if value is not None]
+    if backlog_only:  # `sprint_id=none`: the items no sprint holds
+        conditions.append(item.sprint_id.is_(None))
     if status:
-        query = query.where(item.status.in_(status))
-    if type is not None:
-        query = query.where(item.type == type)
-    if team_id is not None:
-        query = query.where(item.team_id == team_id)
-    if backlog_only:
-        query = query.where(item.sprint_id.is_(None))
-    elif sprint_id is not None:
-        query = query.where(item.sprint_id == sprint_id)
-    if request_id is not None:
-        query = query.where(item.request_id == request_id)
-    if assignee_id is not None:
-        query = query.where(item.assignee_id == assignee_id)
-    if min_stability_impact is not None:
-        query = query.where(item.stability_impact.in_(_at_least(min_stability_impact)))
-    if min_security_impact is not None:
-        query = query.where(item.security_impact.in_(_at_least(min_security_impact)))
+        conditions.append(item.status.in_(status))
+    for column, level in (
+        (item.stability_impact, min_stability_impact),
+        (item.security_impact, min_security_impact),
+    ):
+        if level is not None:
+            conditions.append(column.in_(_at_least(level)))
     if updated_since is not None:
-        query = query.where(item.updated_at >= updated_since)
+        conditions.append(item.updated_at >= updated_since)
     if label is not None:
-        query = query.where(_has_label(label, dialect))
+        conditions.append(_has_label(label, dialect))
     if q:
-        query = query.where(_matches(q))
-    return query
+        conditions.append(_matches(q))
+    return query.where(*conditions) if conditions else query
 
 
 def _has_label(label: str, dialect: str) -> ColumnElement[bool]:

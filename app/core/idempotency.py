@@ -79,6 +79,18 @@ async def _replay(
     return JSONResponse(stored.body, status_code=stored.status_code, headers=headers)
 
 
+async def _remember(session: AsyncSession, stored: StoredResponse) -> None:
+    """Keep the response under its key; an expired record of the key makes way for it."""
+    await session.execute(
+        delete(StoredResponse).where(
+            StoredResponse.user_id == stored.user_id,
+            StoredResponse.key == stored.key,
+            StoredResponse.created_at <= utcnow() - RETENTION,
+        )
+    )
+    session.add(stored)
+
+
 async def run_once(
     session: AsyncSession,
     *,
@@ -96,23 +108,15 @@ async def run_once(
     out, headers = await create()
     body = out.model_dump(mode="json")
     if key is not None:
-        await session.execute(  # an expired record of this key makes way for the new one
-            delete(StoredResponse).where(
-                StoredResponse.user_id == user_id,
-                StoredResponse.key == key,
-                StoredResponse.created_at <= utcnow() - RETENTION,
-            )
+        stored = StoredResponse(
+            user_id=user_id,
+            key=key,
+            fingerprint=print_,
+            status_code=status_code,
+            body=body,
+            headers=headers,
         )
-        session.add(
-            StoredResponse(
-                user_id=user_id,
-                key=key,
-                fingerprint=print_,
-                status_code=status_code,
-                body=body,
-                headers=headers,
-            )
-        )
+        await _remember(session, stored)
     try:
         await session.commit()
     except IntegrityError:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.backlog.models import BacklogItem, ItemStatus
+from app.backlog.models import BacklogItem
 from app.core.money import Money
 from app.plans.models import Plan
 from app.plans.schemas import PlanMoney, PlanQuarter, PlanReport, SourcingCost, SupplierFlag
@@ -88,21 +88,10 @@ async def _supplier_flags(
 
 
 async def plan_report(session: AsyncSession, *, plan: Plan) -> PlanReport:
-    requests = list(
-        await session.scalars(
-            select(MarketingRequest)
-            .where(MarketingRequest.plan_id == plan.id)
-            .order_by(MarketingRequest.target_date, MarketingRequest.id)
-        )
+    requests, items_of = await reports.requests_with_items(
+        session, MarketingRequest.plan_id == plan.id
     )
-    items_of: dict[int, list[BacklogItem]] = defaultdict(list)
-    items: list[BacklogItem] = []
-    if requests:
-        of_plan = select(MarketingRequest.id).where(MarketingRequest.plan_id == plan.id)
-        query = select(BacklogItem).where(BacklogItem.request_id.in_(of_plan))
-        items = list(await session.scalars(query.order_by(BacklogItem.id)))
-        for item in items:
-            items_of[item.request_id or 0].append(item)
+    items = [item for request in requests for item in items_of[request.id]]
     quarters = Quarter.parse(plan.horizon_from).until(Quarter.parse(plan.horizon_to))
     by_quarter: dict[str, list[RoadmapRequest]] = defaultdict(list)
     unscheduled: list[RoadmapRequest] = []
@@ -110,23 +99,16 @@ async def plan_report(session: AsyncSession, *, plan: Plan) -> PlanReport:
         view = reports.roadmap_request(request, items_of[request.id])
         quarter = Quarter.of(request.target_date) if request.target_date else None
         (by_quarter[str(quarter)] if quarter in quarters else unscheduled).append(view)
-    counted = [i for i in items if i.status is not ItemStatus.CANCELLED]
-    leads = await reports.lead_times(
-        session,
-        select(MarketingRequest.id).where(
-            MarketingRequest.plan_id == plan.id,
-            MarketingRequest.status == RequestStatus.DELIVERED,
-        ),
+    delivered = select(MarketingRequest.id).where(
+        MarketingRequest.plan_id == plan.id, MarketingRequest.status == RequestStatus.DELIVERED
     )
+    leads = await reports.lead_times(session, delivered)
     stability, security = _risk(items)
     return PlanReport(
         plan_id=plan.id,
         quarters=[PlanQuarter(quarter=str(q), requests=by_quarter[str(q)]) for q in quarters],
         unscheduled=unscheduled,
-        progress={
-            "done_points": sum(i.story_points or 0 for i in counted if i.status is ItemStatus.DONE),
-            "total_points": sum(i.story_points or 0 for i in counted),
-        },
+        progress=reports.progress_of(items).model_dump(),
         money=_money(plan, requests),
         stability=stability,
         security=security,

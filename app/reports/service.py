@@ -5,7 +5,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.backlog.models import BacklogItem, ItemStatus
@@ -45,8 +45,14 @@ def _item(item: BacklogItem) -> RoadmapItem:
     )
 
 
-def roadmap_request(request: MarketingRequest, items: list[BacklogItem]) -> RoadmapRequest:
+def progress_of(items: list[BacklogItem]) -> Progress:
+    """Points done of points planned; cancelled items count for neither."""
     counted = [i for i in items if i.status is not ItemStatus.CANCELLED]
+    done = sum(i.story_points or 0 for i in counted if i.status is ItemStatus.DONE)
+    return Progress(done_points=done, total_points=sum(i.story_points or 0 for i in counted))
+
+
+def roadmap_request(request: MarketingRequest, items: list[BacklogItem]) -> RoadmapRequest:
     assessment = request.assessment
     return RoadmapRequest(
         id=request.id,
@@ -62,34 +68,40 @@ def roadmap_request(request: MarketingRequest, items: list[BacklogItem]) -> Road
         )
         if assessment
         else None,
-        progress=Progress(
-            done_points=sum(i.story_points or 0 for i in counted if i.status is ItemStatus.DONE),
-            total_points=sum(i.story_points or 0 for i in counted),
-        ),
+        progress=progress_of(items),
         items=[_item(i) for i in items],
     )
+
+
+async def requests_with_items(
+    session: AsyncSession, *conditions: ColumnElement[bool]
+) -> tuple[list[MarketingRequest], dict[int, list[BacklogItem]]]:
+    """The requests matching `conditions` (by target date), and each one's items: two queries
+    whatever the numbers (the items are selected by subquery, not by a list of ids)."""
+    requests = list(
+        await session.scalars(
+            select(MarketingRequest)
+            .where(*conditions)
+            .order_by(MarketingRequest.target_date, MarketingRequest.id)
+        )
+    )
+    items_of: dict[int, list[BacklogItem]] = defaultdict(list)
+    if requests:
+        ids = select(MarketingRequest.id).where(*conditions)
+        query = select(BacklogItem).where(BacklogItem.request_id.in_(ids))
+        for item in await session.scalars(query.order_by(BacklogItem.id)):
+            items_of[item.request_id or 0].append(item)
+    return requests, items_of
 
 
 async def roadmap(session: AsyncSession, *, first: Quarter, last: Quarter) -> Roadmap:
     """Requests by the quarter of their target date, with their items; team work by target."""
     quarters = first.until(last)
-    shown = (
+    requests, items_of = await requests_with_items(
+        session,
         MarketingRequest.target_date.between(first.first_day(), last.last_day()),
         MarketingRequest.status.not_in(NOT_ON_THE_ROADMAP),
     )
-    requests = list(
-        await session.scalars(
-            select(MarketingRequest)
-            .where(*shown)
-            .order_by(MarketingRequest.target_date, MarketingRequest.id)
-        )
-    )
-    items_of: dict[int, list[BacklogItem]] = defaultdict(list)
-    # A subquery, not a list of ids: any number of requests stays one bounded statement.
-    of_shown = select(MarketingRequest.id).where(*shown)
-    query = select(BacklogItem).where(BacklogItem.request_id.in_(of_shown))
-    for item in await session.scalars(query.order_by(BacklogItem.id)):
-        items_of[item.request_id or 0].append(item)
     loose = await session.scalars(
         select(BacklogItem)
         .where(BacklogItem.request_id.is_(None), BacklogItem.target.in_(map(str, quarters)))

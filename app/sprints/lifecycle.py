@@ -40,6 +40,24 @@ async def _follow(session: AsyncSession, items: list[BacklogItem], actor: User) 
 async def start(session: AsyncSession, *, sprint: Sprint, actor: User) -> None:
     """Start on any day; one active sprint per team; the commitment is what is in it now."""
     ensure_role(actor, Role.IT, Role.ADMIN)
+    await _ensure_startable(session, sprint)
+    items = await _items(session, sprint)
+    await _commit_to(session, sprint, items)
+    record(
+        session,
+        "sprint.started",
+        sprint,
+        actor,
+        {
+            "committed_points": sprint.committed_points,
+            "items": {str(i.id): {"points": i.story_points, "status": i.status} for i in items},
+        },
+    )
+    await _follow(session, items, actor)
+
+
+async def _ensure_startable(session: AsyncSession, sprint: Sprint) -> None:
+    """Planned, dated, and no other active sprint in the team."""
     if sprint.state is not SprintState.PLANNED:
         raise InvalidSprintTransition(
             f"A sprint in state {sprint.state} cannot start.", state=sprint.state.value
@@ -57,7 +75,10 @@ async def start(session: AsyncSession, *, sprint: Sprint, actor: User) -> None:
     )
     if active is not None:
         raise SprintAlreadyActive(f"Sprint {active} of this team is active; close it first.")
-    items = await _items(session, sprint)
+
+
+async def _commit_to(session: AsyncSession, sprint: Sprint, items: list[BacklogItem]) -> None:
+    """Active, with its commitment: the points of the items in it now."""
     sprint.state, sprint.started_at = SprintState.ACTIVE, utcnow()
     sprint.committed_points = sum(
         i.story_points or 0 for i in items if i.status is not ItemStatus.CANCELLED
@@ -67,17 +88,6 @@ async def start(session: AsyncSession, *, sprint: Sprint, actor: User) -> None:
             await session.flush()  # the partial unique index settles a race between replicas
     except IntegrityError as exc:
         raise SprintAlreadyActive("Another sprint of this team just started.") from exc
-    record(
-        session,
-        "sprint.started",
-        sprint,
-        actor,
-        {
-            "committed_points": sprint.committed_points,
-            "items": {str(i.id): {"points": i.story_points, "status": i.status} for i in items},
-        },
-    )
-    await _follow(session, items, actor)
 
 
 async def close(

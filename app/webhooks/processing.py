@@ -109,16 +109,8 @@ async def _apply(
         _conflict(session, integration, item, before, fields)
     for name, value in fields.items():
         setattr(item, name, value)
-    wanted = _status(integration, item, change.status)
-    if isinstance(wanted, str) and wanted.startswith("unknown:"):
-        notes.append(f"remote status {wanted.removeprefix('unknown:')!r} is not in the status map")
-    elif wanted is not None:
-        try:
-            readiness.check_status_change(item, ItemStatus(wanted))
-            item.status = ItemStatus(wanted)
-        except AppError as refusal:  # the same rule as the API: ours stands, and goes back
-            notes.append(f"status {wanted} refused: {refusal.detail}")
-            await queue_item_push(session, item_id=item.id)
+    if note := await _take_status(session, integration, item, change.status):
+        notes.append(note)
     link.last_remote_at = change.updated_at or link.last_remote_at
     link.last_synced_at = utcnow()
     change_data = diff(before, snapshot(item))
@@ -138,6 +130,24 @@ async def _apply(
     if "status" in change_data["after"] and item.request_id is not None:
         await delivery.follow(session, request_id=item.request_id, actor=None)
     return Outcome.APPLIED, "; ".join(notes) or None
+
+
+async def _take_status(
+    session: AsyncSession, integration: Integration, item: BacklogItem, remote: str | None
+) -> str | None:
+    """Follow the remote status if the map knows it and our rules allow it; else say why."""
+    wanted = _status(integration, item, remote)
+    if wanted is None:
+        return None
+    if isinstance(wanted, str) and wanted.startswith("unknown:"):
+        return f"remote status {wanted.removeprefix('unknown:')!r} is not in the status map"
+    try:
+        readiness.check_status_change(item, ItemStatus(wanted))
+    except AppError as refusal:  # the same rule as the API: ours stands, and goes back
+        await queue_item_push(session, item_id=item.id)
+        return f"status {wanted} refused: {refusal.detail}"
+    item.status = ItemStatus(wanted)
+    return None
 
 
 async def _unpushed(session: AsyncSession, link: ItemLink, item: BacklogItem) -> bool:
