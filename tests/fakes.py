@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +54,16 @@ class ApiDescription:
             for method, op in item.items()
             if method in ("get", "post", "patch", "put", "delete")
         ]
-        self.extra = extra  # documented endpoints the extract lacks -> a required query param
+        # Documented endpoints the extract lacks (path pattern) -> a query parameter they need.
+        self.extra = {(m, re.compile(f"^{p}$")): needs for (m, p), needs in extra.items()}
 
     def validate(self, request: Request) -> None:
         path = request.url.path
-        if (needs := self.extra.get((request.method, path))) is not None:
-            if not request.url.params.get(needs):
-                raise SpecViolation(f"{request.method} {path} needs {needs}")
-            return
+        for (method, pattern), needs in self.extra.items():
+            if method == request.method and pattern.match(path):
+                if not request.url.params.get(needs):
+                    raise SpecViolation(f"{request.method} {path} needs {needs}")
+                return
         matches = [
             op
             for method, pattern, op in self.routes
@@ -77,7 +80,11 @@ class ApiDescription:
                 raise SpecViolation(f"{request.method} {path}: {exc}") from exc
 
 
-GITHUB_API = ApiDescription(SPEC, extra={("GET", "/search/issues"): "q"})
+# GitHub's "list repository issues" (documented, not in the extract): we always ask for
+# `state=all`, since open-only would miss every closed issue.
+GITHUB_API = ApiDescription(
+    SPEC, extra={("GET", "/search/issues"): "q", ("GET", "/repos/[^/]+/[^/]+/issues"): "state"}
+)
 JIRA_API = ApiDescription(
     json.loads((FIXTURES / "jira/rest-api/jira-platform-v3-issues-extract.json").read_text()),
     extra={("GET", "/rest/api/3/search/jql"): "jql"},
@@ -91,12 +98,27 @@ def validate_request(request: Request) -> None:
     GITHUB_API.validate(request)
 
 
+class FakeClock:
+    """Remote timestamps: whole seconds as trackers write them, one second further each time
+    anything changes (so no two changes share one)."""
+
+    def __init__(self) -> None:
+        self.start = datetime.now(UTC).replace(microsecond=0)
+        self.ticks = itertools.count(1)
+
+    def next(self) -> datetime:
+        return self.start + timedelta(seconds=next(self.ticks))
+
+
 class FakeGitHub:
     """Issues kept in memory; `faults` may answer a request instead (429s, 5xx, timeouts...)."""
+
+    page_size = 100
 
     def __init__(self) -> None:
         self.issues: dict[int, dict[str, Any]] = {}
         self.numbers = itertools.count(1)
+        self.clock = FakeClock()
         self.faults: list[Fault] = []
         self.requests: list[Request] = []
         self.violations: list[str] = []
@@ -120,8 +142,10 @@ class FakeGitHub:
             number = int(path.rsplit("/", 1)[1])
             if number not in self.issues:
                 return Response(404, json={"message": "Not Found"})
-            self.issues[number].update(self._fields(json.loads(request.content)))
+            self.edit(number, self._fields(json.loads(request.content)))
             return Response(200, json=self.issues[number])
+        if method == "GET" and path.startswith("/repos/") and path.endswith("/issues"):
+            return self.list(request.url)
         if path == "/search/issues":
             needle = request.url.params["q"].split('"')[1]
             found = [i for i in self.issues.values() if needle in (i.get("body") or "")]
@@ -141,7 +165,32 @@ class FakeGitHub:
         }
         issue.update(self._fields(payload))
         self.issues[number] = issue
+        self.edit(number, {})
         return issue
+
+    def edit(self, number: int, fields: dict[str, Any]) -> dict[str, Any]:
+        """A change on GitHub's side (through the API, or by a person in the web UI)."""
+        stamp = self.clock.next().strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.issues[number].update(fields | {"updated_at": stamp})
+        return self.issues[number]
+
+    def list(self, url: Any) -> Response:
+        """GET /repos/{owner}/{repo}/issues as we call it: all states, by `updated` ascending;
+        pages of at most `page_size`, the next one named in a `Link` header as GitHub does."""
+        params = url.params
+        asked = (params.get("state"), params.get("sort"), params.get("direction"))
+        if asked != ("all", "updated", "asc"):
+            raise SpecViolation(f"unexpected issue listing: {params}")
+        issues = sorted(self.issues.values(), key=lambda i: (i["updated_at"], i["number"]))
+        if since := params.get("since"):
+            issues = [i for i in issues if i["updated_at"] >= since]
+        size = min(int(params.get("per_page", 30)), self.page_size)
+        page = int(params.get("page", 1))
+        headers = {}
+        if page * size < len(issues):
+            following = url.copy_set_param("page", str(page + 1))
+            headers["Link"] = f'<{following}>; rel="next", <{url}>; rel="first"'
+        return Response(200, json=issues[(page - 1) * size : page * size], headers=headers)
 
     @staticmethod
     def _fields(payload: dict[str, Any]) -> dict[str, Any]:
@@ -229,10 +278,13 @@ JIRA_STATUSES = {"11": "To Do", "21": "In Progress", "31": "Done"}
 class FakeJira:
     """Jira Cloud in memory: issues MKT-1.., a To Do / In Progress / Done workflow."""
 
+    page_size = 100
+
     def __init__(self, project: str = "MKT") -> None:
         self.project = project
         self.issues: dict[str, dict[str, Any]] = {}
         self.numbers = itertools.count(1)
+        self.clock = FakeClock()
         self.faults: list[Fault] = []
         self.requests: list[Request] = []
 
@@ -252,16 +304,12 @@ class FakeJira:
         if parts == ["issue"] and method == "POST":
             return Response(201, json=self.create(json.loads(request.content)))
         if parts == ["search", "jql"]:
-            wanted = request.url.params["jql"].split('"')[1]
-            found = [
-                {"key": k, "id": i["id"]} for k, i in self.issues.items() if i["marker"] == wanted
-            ]
-            return Response(200, json={"issues": found})
+            return Response(200, json=self.search(request.url.params))
         issue = self.issues.get(parts[1]) if len(parts) > 1 else None
         if issue is None:
             return Response(404, json={"errorMessages": ["Issue does not exist"], "errors": {}})
         if len(parts) == 2 and method == "PUT":
-            issue["fields"].update(json.loads(request.content)["fields"])
+            self.edit(issue["key"], json.loads(request.content)["fields"])
             return Response(204)
         if len(parts) == 2:
             return Response(
@@ -284,7 +332,51 @@ class FakeJira:
                 },
             )
         issue["status"] = JIRA_STATUSES[json.loads(request.content)["transition"]["id"]]
+        self.edit(issue["key"], {})
         return Response(204)
+
+    def edit(self, key: str, fields: dict[str, Any]) -> None:
+        """A change on Jira's side (through the API, or by a person in Jira)."""
+        stamp = self.clock.next().strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        self.issues[key]["fields"].update(fields | {"updated": stamp})
+
+    def rest_issue(self, key: str) -> dict[str, Any]:
+        """The issue as REST v3 shows it (ADF description, status object)."""
+        issue = self.issues[key]
+        fields = issue["fields"] | {"status": {"name": issue["status"]}}
+        return {"id": issue["id"], "key": key, "fields": fields}
+
+    def search(self, params: Any) -> dict[str, Any]:
+        """GET /rest/api/3/search/jql for the two queries we send: our marker property, or the
+        project's issues updated in the last minutes, `ORDER BY updated ASC`, by page tokens."""
+        jql = params["jql"]
+        if jql.startswith("issue.property"):
+            wanted = jql.split('"')[1]
+            found = [
+                {"key": k, "id": i["id"]} for k, i in self.issues.items() if i["marker"] == wanted
+            ]
+            return {"issues": found}
+        match = re.fullmatch(
+            r'project = "(\w+)"(?: AND updated >= "-(\d+)m")? ORDER BY updated ASC', jql
+        )
+        if not match or match[1] != self.project:
+            raise SpecViolation(f"unexpected JQL: {jql}")
+        issues = sorted(self.issues, key=lambda k: (self.issues[k]["fields"]["updated"], k))
+        if match[2]:
+            cutoff = datetime.now(UTC) - timedelta(minutes=int(match[2]))
+            issues = [
+                k
+                for k in issues
+                if datetime.strptime(self.issues[k]["fields"]["updated"], "%Y-%m-%dT%H:%M:%S.%f%z")
+                >= cutoff
+            ]
+        start = int(params.get("nextPageToken", 0))
+        size = min(int(params.get("maxResults", 50)), self.page_size)
+        page = [self.rest_issue(k) for k in issues[start : start + size]]
+        more = start + size < len(issues)
+        return {"issues": page, "isLast": not more} | (
+            {"nextPageToken": str(start + size)} if more else {}
+        )
 
     def create(self, payload: dict[str, Any]) -> dict[str, Any]:
         number = next(self.numbers)
@@ -297,6 +389,7 @@ class FakeJira:
             "status": "To Do",
             "marker": marker,
         }
+        self.edit(key, {})
         return {
             "id": str(10000 + number),
             "key": key,

@@ -134,7 +134,8 @@ async def test_linked_item_reaches_github_through_the_worker(
                 )
                 assert link.status_code == 201, link.text
                 if backend == "postgresql":
-                    assert "delivered 1 jobs" in _cli(env, "worker", "--once")
+                    # the push, a first reconcile, and the echo of our own issue it pulled
+                    assert "delivered 3 jobs" in _cli(env, "worker", "--once")
                 state = None
                 for _ in range(100):
                     links = (await client.get(f"/api/v1/items/{item['id']}/links")).json()

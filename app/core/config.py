@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     run_worker: bool = False
     public_url: str = "http://localhost:8000"
     tracker_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # How often the worker polls each tracker for changes a webhook may have missed (0: never).
+    reconcile_interval_s: float = Field(default=300.0, ge=0)
 
     _split_lists = field_validator("cors_origins", "tracker_allowed_hosts", mode="before")(
         _split_csv

@@ -11,6 +11,7 @@ from typing import Any
 from httpcore import AsyncConnectionPool, AsyncNetworkBackend, AsyncNetworkStream, ConnectError
 from httpcore._backends.auto import AutoBackend
 from httpx import (
+    URL,
     ASGITransport,
     AsyncClient,
     AsyncHTTPTransport,
@@ -23,6 +24,7 @@ from httpx import (
 )
 
 __all__ = [
+    "URL",
     "ASGITransport",
     "AsyncClient",
     "HTTPError",

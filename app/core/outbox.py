@@ -40,7 +40,8 @@ class JobState(StrEnum):
 
 class JobKind(StrEnum):
     PUSH = "push"  # create the remote issue if the link has none, else update it
-    IMPORT = "import"
+    IMPORT = "import"  # pull the tracker's issues into the backlog (POST .../import)
+    RECONCILE = "reconcile"  # pull what changed remotely since the last pull (periodic)
 
 
 class SyncJob(Base):
@@ -57,6 +58,8 @@ class SyncJob(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]
+    # Where a pull (import, reconcile) goes on: JSON, written after each page it stored.
+    cursor: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

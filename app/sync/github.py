@@ -1,11 +1,13 @@
 """GitHub Issues over REST: create, update (title, body, labels, state), find by marker."""
 
+from datetime import UTC, datetime
 from typing import Any
 
-from app.core.http import AsyncClient, HTTPError, TimeoutException
+from app.core.http import URL, AsyncClient, HTTPError, Response, TimeoutException
 from app.sync.http_errors import raise_for
-from app.sync.tracker import ItemSnapshot, RemoteIssue, TrackerError
+from app.sync.tracker import IssuePage, ItemSnapshot, RemoteIssue, TrackerError
 
+PAGE_SIZE = 100  # GitHub's largest page
 HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 
 
@@ -64,6 +66,15 @@ class GitHubTracker:
         json: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
     ) -> Any:
+        return (await self._request(method, url, json, params)).json()
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        json: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Response:
         write = method != "GET"
         try:
             response = await self.client.request(
@@ -76,7 +87,7 @@ class GitHubTracker:
                 f"GitHub unreachable: {type(exc).__name__}", outcome_unknown=write
             ) from exc
         raise_for(response, sent_write=write)
-        return response.json()
+        return response
 
     @staticmethod
     def _remote(issue: dict[str, Any]) -> RemoteIssue:
@@ -107,3 +118,22 @@ class GitHubTracker:
             if exact in (issue.get("body") or ""):
                 return self._remote(issue)
         return None
+
+    async def list_issues(self, *, since: datetime | None, cursor: str | None) -> IssuePage:
+        """The repository's issues, least recently updated first (pull requests left out)."""
+        page = int(cursor or 1)
+        params = {
+            "state": "all",
+            "sort": "updated",
+            "direction": "asc",
+            "per_page": str(PAGE_SIZE),
+            "page": str(page),
+        }
+        if since is not None:
+            params["since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        response = await self._request("GET", f"{self.repo_url}/issues", params=params)
+        issues = [issue for issue in response.json() if "pull_request" not in issue]
+        # Only the page number is taken from the `Link` header, never its host.
+        following = response.links.get("next", {}).get("url")
+        next_page = URL(following).params.get("page") if following else None
+        return IssuePage(issues, next_page if next_page and next_page.isdigit() else None)

@@ -1,16 +1,24 @@
 """Jira Cloud over REST v3: create (ADF description, a marker property), edit, transitions."""
 
+import math
+from datetime import UTC, datetime
 from typing import Any
 
 from app.core.http import AsyncClient, HTTPError, TimeoutException
 from app.sync.http_errors import raise_for
-from app.sync.tracker import ItemSnapshot, RemoteIssue, TrackerError
+from app.sync.tracker import IssuePage, ItemSnapshot, RemoteIssue, TrackerError
 
 MARKER_PROPERTY = "backlog-bridge"
+PAGE_SIZE = 100
+PULLED_FIELDS = "summary,description,labels,status,updated"
 
 
 def _paragraph(text: str) -> dict[str, Any]:
     return {"type": "paragraph", "content": [{"type": "text", "text": text}] if text else []}
+
+
+def _heading(text: str) -> dict[str, Any]:
+    return {"type": "heading", "attrs": {"level": 3}, "content": [{"type": "text", "text": text}]}
 
 
 def description_adf(item: ItemSnapshot) -> dict[str, Any]:
@@ -18,13 +26,7 @@ def description_adf(item: ItemSnapshot) -> dict[str, Any]:
     content = [_paragraph(f"{item.key} · {item.link_back}")]
     content += [_paragraph(line) for line in (item.description or "").split("\n") if line]
     if item.acceptance_criteria:
-        content.append(
-            {
-                "type": "heading",
-                "attrs": {"level": 3},
-                "content": [{"type": "text", "text": "Acceptance criteria"}],
-            }
-        )
+        content.append(_heading("Acceptance criteria"))
         content.append(
             {
                 "type": "bulletList",
@@ -35,6 +37,7 @@ def description_adf(item: ItemSnapshot) -> dict[str, Any]:
             }
         )
     if item.impacts:
+        content.append(_heading("Impact"))
         content += [_paragraph(f"{k}: {v}") for k, v in sorted(item.impacts.items())]
     return {"type": "doc", "version": 1, "content": content}
 
@@ -123,3 +126,18 @@ class JiraTracker:
         )
         issues = (found or {}).get("issues", [])
         return self._remote(str(issues[0]["key"])) if issues else None
+
+    async def list_issues(self, *, since: datetime | None, cursor: str | None) -> IssuePage:
+        """The project's issues, least recently updated first. `since` becomes a relative JQL
+        date ("-15m"): JQL reads absolute dates in the user's time zone, minutes ago in none."""
+        jql = f'project = "{self.project_key}"'
+        if since is not None:
+            minutes = math.ceil((datetime.now(UTC) - since).total_seconds() / 60) + 1
+            jql += f' AND updated >= "-{max(minutes, 1)}m"'
+        params = {"jql": f"{jql} ORDER BY updated ASC", "fields": PULLED_FIELDS}
+        params["maxResults"] = str(PAGE_SIZE)
+        if cursor:
+            params["nextPageToken"] = cursor
+        found = await self._send("GET", "/rest/api/3/search/jql", params=params) or {}
+        last = found.get("isLast") is True or not found.get("nextPageToken")
+        return IssuePage(list(found.get("issues", [])), None if last else found["nextPageToken"])

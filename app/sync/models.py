@@ -41,6 +41,9 @@ class Integration(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # A tracker's rate-limit pause, shared by every worker through the database.
     paused_until: Mapped[datetime | None]
+    # Reconciliation: remote changes up to this moment were pulled; when the next pull is due.
+    reconciled_through: Mapped[datetime | None]
+    next_reconcile_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer)

@@ -8,7 +8,7 @@ from app.backlog.models import BacklogItem
 from app.core.config import SettingsDep
 from app.core.crypto import SecretBox
 from app.core.db import SessionDep
-from app.core.errors import error_responses
+from app.core.errors import Conflict, error_responses
 from app.core.etag import IfMatch, check_if_match, etag, set_etag
 from app.core.http import tracker_client
 from app.core.idempotency import IdempotencyKey, fingerprint, run_once
@@ -20,7 +20,7 @@ from app.core.pagination import (
     id_page,
 )
 from app.core.schemas import Page, PathId
-from app.sync import checks, service, ssrf
+from app.sync import checks, pulls, service, ssrf
 from app.sync.models import Integration
 from app.sync.schemas import (
     CredentialCheck,
@@ -174,6 +174,25 @@ async def test_integration(
     check = ssrf.peer_check(settings.tracker_allowed_hosts)
     async with tracker_client(timeout_s=settings.tracker_timeout_s, check_peer=check) as client:
         return await checks.check_credentials(integration, box, client=client)
+
+
+@router.post(
+    "/integrations/{integration_id}/import",
+    status_code=202,
+    summary="Pull the tracker's existing issues into the backlog, as linked items (IT)",
+    description="Answers at once with the import job; the worker runs it page by page. Issues "
+    "already linked are updated by the usual ownership rules, never imported twice. While an "
+    "import is waiting or running, asking again returns that job.",
+    responses=error_responses(403, 404, 409),
+)
+async def import_issues(
+    actor: CurrentUser, integration: ManagedIntegration, session: SessionDep
+) -> JobOut:
+    if not integration.enabled:
+        raise Conflict("The integration is disabled: enable it before importing.")
+    job = await pulls.request_import(session, integration=integration, actor=actor)
+    await session.commit()
+    return JobOut.model_validate(job)
 
 
 @router.get(

@@ -29,6 +29,7 @@ async def worker_for(
             WorkerSettings(
                 tracker_timeout_s=settings.tracker_timeout_s,
                 public_url=settings.public_url,
+                reconcile_every_s=settings.reconcile_interval_s,
             ),
         )
 

@@ -1,7 +1,8 @@
 """What the worker needs from a tracker, whatever the tracker: a Protocol and plain data."""
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
 MARKER_PREFIX = "backlog-bridge:"
 
@@ -31,6 +32,15 @@ class RemoteIssue:
     url: str
 
 
+@dataclass(frozen=True)
+class IssuePage:
+    """Remote issues as the tracker's REST API returns them, oldest change first, and where
+    the next page starts (None: this was the last)."""
+
+    issues: list[dict[str, Any]]
+    next_cursor: str | None
+
+
 class TrackerError(Exception):
     """A failed call. `permanent`: retrying cannot help (a 4xx other than 408/409/429).
     `outcome_unknown`: the request may have taken effect (timeout, reset, 5xx after sending).
@@ -56,3 +66,5 @@ class Tracker(Protocol):
     async def update_issue(self, remote_key: str, item: ItemSnapshot) -> RemoteIssue: ...
 
     async def find_by_marker(self, item: ItemSnapshot) -> RemoteIssue | None: ...
+
+    async def list_issues(self, *, since: datetime | None, cursor: str | None) -> IssuePage: ...

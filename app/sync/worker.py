@@ -20,7 +20,8 @@ from app.backlog.models import BacklogItem
 from app.core.crypto import SecretBox
 from app.core.db import utcnow
 from app.core.http import AsyncClient
-from app.core.outbox import JobState, SyncJob
+from app.core.outbox import JobKind, JobState, SyncJob
+from app.sync import pulls
 from app.sync.models import Integration, ItemLink, SyncState
 from app.sync.snapshot import snapshot, tracker_for
 from app.sync.tracker import RemoteIssue, TrackerError
@@ -38,6 +39,7 @@ class WorkerSettings:
     search_grace_s: float = 120.0  # how long a tracker's search may lag behind a create
     batch: int = 20
     public_url: str = "http://localhost:8000"
+    reconcile_every_s: float = 0.0  # 0: no periodic pulls (the runner sets the configured one)
 
     @property
     def lease(self) -> timedelta:
@@ -71,6 +73,12 @@ class Worker:
     async def run_once(self) -> int:
         """Apply waiting webhook deliveries, then claim and push what is due; how many."""
         handled = await processing.process_pending(self.sessions)
+        if self.settings.reconcile_every_s > 0:
+            async with self.sessions() as session:
+                await pulls.schedule_reconciles(
+                    session, every_s=self.settings.reconcile_every_s, now=await db_now(session)
+                )
+                await session.commit()
         jobs = await self._claim()
         for done, job_id in enumerate(jobs):
             try:
@@ -130,7 +138,7 @@ class Worker:
                 .where(
                     due,
                     Integration.enabled.is_(True),
-                    SyncJob.link_id.not_in(busy),
+                    or_(SyncJob.link_id.is_(None), SyncJob.link_id.not_in(busy)),
                     or_(Integration.paused_until.is_(None), Integration.paused_until <= now),
                 )
                 .order_by(SyncJob.id)
@@ -139,7 +147,7 @@ class Worker:
             )
             claimed, links = [], set()
             for job in await session.scalars(query):
-                if job.link_id in links:
+                if job.link_id is not None and job.link_id in links:
                     continue  # one job per link in flight
                 links.add(job.link_id)
                 job.state, job.lease_owner = JobState.RUNNING, self.id
@@ -157,6 +165,9 @@ class Worker:
             now = await db_now(session)
         if job is None or integration is None:
             return
+        if job.kind is not JobKind.PUSH:
+            await self._pull(job, integration, now)
+            return
         if link is None or item is None:  # unlinked or deleted since: nothing left to push
             await self._finish(job_id, None)
             return
@@ -169,6 +180,38 @@ class Worker:
             await self._later(job_id, self.settings.base_delay_s, "waiting for search", now)
             return
         await self._finish(job_id, remote, link_id=link.id)
+
+    async def _pull(self, job: SyncJob, integration: Integration, now: datetime) -> None:
+        """One page of an import or a reconcile: stored in the inbox with its cursor, fenced."""
+        cursor = pulls.PullCursor.of(job, integration, now)
+        since = datetime.fromisoformat(cursor.since) if cursor.since else None
+        try:
+            tracker = tracker_for(integration, self.box, self.client)
+            page = await tracker.list_issues(since=since, cursor=cursor.page)
+        except TrackerError as error:
+            await self._failed(job.id, job.attempts, error, now, link_id=None)
+            return
+        cursor.page = page.next_cursor
+        async with self.sessions() as session:
+            saved = await session.execute(
+                update(SyncJob)
+                .where(*self._fenced(job.id))  # type: ignore[arg-type]
+                .values(
+                    state=JobState.PENDING if page.next_cursor else JobState.DONE,
+                    cursor=cursor.dump(),
+                    attempts=0,
+                    lease_owner=None,
+                    last_error=None,
+                    next_attempt_at=now,
+                    updated_at=utcnow(),
+                )
+            )
+            if saved.rowcount != 1:  # type: ignore[attr-defined]
+                return  # taken over: the new owner reads this page again
+            await pulls.store_pulled(session, integration=integration, job=job, issues=page.issues)
+            if page.next_cursor is None and job.kind is JobKind.RECONCILE:
+                await pulls.finish_reconcile(session, integration_id=integration.id, cursor=cursor)
+            await session.commit()
 
     async def _push(
         self, link: ItemLink, item: BacklogItem, integration: Integration, now: datetime
@@ -266,7 +309,7 @@ class Worker:
             await session.commit()
 
     async def _failed(
-        self, job_id: int, attempts: int, error: TrackerError, now: datetime, *, link_id: int
+        self, job_id: int, attempts: int, error: TrackerError, now: datetime, *, link_id: int | None
     ) -> None:
         give_up = error.permanent or attempts >= self.settings.max_attempts
         if not give_up:
@@ -285,7 +328,7 @@ class Worker:
                     updated_at=utcnow(),
                 )
             )
-            if failed.rowcount == 1:  # type: ignore[attr-defined]
+            if failed.rowcount == 1 and link_id is not None:  # type: ignore[attr-defined]
                 await session.execute(
                     update(ItemLink)
                     .where(ItemLink.id == link_id)

@@ -1,8 +1,9 @@
-"""From a tracker's webhook payload to the change it describes, in one shape for both."""
+"""From a tracker's webhook payload, or an issue pulled through its REST API, to the change it
+describes, in one shape for both trackers."""
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from app.sync.tracker import MARKER_PREFIX
@@ -37,6 +38,21 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
+def _epoch_ms(value: Any) -> datetime | None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(value / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+# What we write around the description: GitHub's hidden marker, Jira's "BB-12 · <link>" line,
+# and our sections (Markdown `###`, wiki markup `h3.`, or an ADF heading as plain text).
+_JIRA_HEADER = re.compile(r"^[A-Z][A-Z0-9]*-\d+ · \S+$")
+_OUR_SECTIONS = re.compile(r"(?:^|\n)(?:### |h3\. )?(?:Acceptance criteria|Impact)(?:\n|$)")
+
+
 def description_of(body: str | None) -> str | None:
     """The human part of an issue body: our header and our sections stripped."""
     if body is None:
@@ -44,9 +60,25 @@ def description_of(body: str | None) -> str | None:
     lines = body.replace("\r\n", "\n").split("\n")
     if lines and MARKER_PREFIX in lines[0]:
         lines = lines[2:]  # our marker and our key/link line
-    text = "\n".join(lines)
-    text = re.split(r"\n?### (Acceptance criteria|Impact)\n", text)[0]
+    elif lines and _JIRA_HEADER.match(lines[0].strip()):
+        lines = lines[1:]
+    text = _OUR_SECTIONS.split("\n".join(lines), maxsplit=1)[0]
     return text.strip() or None
+
+
+def adf_text(node: Any) -> str:
+    """Atlassian Document Format as plain text: one line per paragraph, heading or list item."""
+    if not isinstance(node, dict):
+        return ""
+    if node.get("type") == "text":
+        return str(node.get("text") or "")
+    content = node.get("content")
+    children: list[Any] = content if isinstance(content, list) else []
+    if node.get("type") in ("paragraph", "heading"):
+        return "".join(adf_text(child) for child in children)
+    if node.get("type") == "hardBreak":
+        return "\n"
+    return "\n".join(text for child in children if (text := adf_text(child)))
 
 
 def github_status(issue: dict[str, Any], status_labels: set[str]) -> str:
@@ -73,6 +105,14 @@ def from_github(
         return None
     if payload.get("action") in ("deleted", "transferred"):
         return RemoteChange(key, updated, deleted=True)
+    return from_github_issue(issue, status_labels)
+
+
+def from_github_issue(issue: dict[str, Any], status_labels: set[str]) -> RemoteChange | None:
+    """An issue as GitHub's REST API and its `issues` webhooks show it."""
+    key, updated = str(issue.get("number", "")), _time(issue.get("updated_at"))
+    if not key:
+        return None
     labels = [
         str(label.get("name"))
         for label in issue.get("labels", [])
@@ -91,7 +131,9 @@ def from_github(
 def from_jira(event: str, payload: dict[str, Any]) -> RemoteChange | None:
     issue = payload.get("issue") or {}
     fields = issue.get("fields") or {}
-    key, updated = str(issue.get("key", "")), _time(fields.get("updated"))
+    # The issue's `updated`, else the time of the event itself (epoch milliseconds).
+    updated = _time(fields.get("updated")) or _epoch_ms(payload.get("timestamp"))
+    key = str(issue.get("key", ""))
     if not key:
         return None
     actions = {
@@ -109,12 +151,24 @@ def from_jira(event: str, payload: dict[str, Any]) -> RemoteChange | None:
         return RemoteChange(key, updated, deleted=True)
     if event not in ("jira:issue_created", "jira:issue_updated"):
         return None
+    return from_jira_issue(issue, updated=updated)
+
+
+def from_jira_issue(
+    issue: dict[str, Any], *, updated: datetime | None = None
+) -> RemoteChange | None:
+    """An issue as Jira shows it: REST v3 (ADF description) or a webhook (wiki markup)."""
+    fields = issue.get("fields") or {}
+    key = str(issue.get("key", ""))
+    if not key:
+        return None
     description = fields.get("description")
+    text = adf_text(description) if isinstance(description, dict) else description
     return RemoteChange(
         key,
-        updated,
+        updated or _time(fields.get("updated")),
         title=fields.get("summary"),
-        description=description if isinstance(description, str) else None,
+        description=description_of(text) if isinstance(text, str) else None,
         labels=[str(label) for label in fields.get("labels") or []],
         status=(fields.get("status") or {}).get("name"),
     )

@@ -23,9 +23,18 @@ from app.core.outbox import JobState, SyncJob, queue_item_push
 from app.sync.models import Integration, ItemLink, SyncState, TrackerKind
 from app.sync.status_maps import with_defaults
 from app.webhooks.models import Delivery, Outcome
-from app.webhooks.parsing import RemoteChange, from_github, from_jira
+from app.webhooks.parsing import (
+    RemoteChange,
+    from_github,
+    from_github_issue,
+    from_jira,
+    from_jira_issue,
+)
 
 Result = tuple[Outcome, str | None]
+# Issues the worker pulled itself (app/sync/pulls.py) are stored as deliveries of these events:
+# one REST issue per delivery, applied by the same rules as a webhook.
+PULLED_EVENTS = ("import", "reconcile")
 
 
 def _same(ours: str | None, theirs: str | None) -> bool:
@@ -35,6 +44,7 @@ def _same(ours: str | None, theirs: str | None) -> bool:
 
 def _change_of(integration: Integration, delivery: Delivery) -> RemoteChange | None:
     payload = json.loads(delivery.body)
+    pulled = delivery.event in PULLED_EVENTS
     if integration.kind is TrackerKind.GITHUB:
         status_map = with_defaults(integration.kind, integration.status_map)
         labels = {
@@ -42,8 +52,17 @@ def _change_of(integration: Integration, delivery: Delivery) -> RemoteChange | N
             for v in status_map["to_remote"].values()
             if v.startswith("label:")
         }
+        if pulled:
+            return from_github_issue(payload, labels)
         return from_github(delivery.event, payload, labels)
-    return from_jira(delivery.event, payload)
+    return from_jira_issue(payload) if pulled else from_jira(delivery.event, payload)
+
+
+def _label_set(integration: Integration, labels: list[str]) -> list[str]:
+    """Labels as the tracker can hold them: Jira labels have no spaces (we push `-`)."""
+    if integration.kind is TrackerKind.JIRA:
+        labels = [label.replace(" ", "-") for label in labels]
+    return sorted(labels)
 
 
 async def _comment(session: AsyncSession, item: BacklogItem, change: RemoteChange) -> Result:
@@ -85,14 +104,17 @@ def _status(integration: Integration, item: BacklogItem, remote: str | None) -> 
     return status_map["from_remote"].get(remote, f"unknown:{remote}")
 
 
-def _fields(item: BacklogItem, change: RemoteChange) -> dict[str, Any]:
+def _fields(integration: Integration, item: BacklogItem, change: RemoteChange) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if change.title and not _same(item.title, change.title):
         fields["title"] = change.title[:200]
     if change.description is not None and not _same(item.description, change.description):
         fields["description"] = change.description
-    if change.labels is not None and sorted(change.labels) != sorted(item.labels):
-        fields["labels"] = list(dict.fromkeys(change.labels))
+    theirs = change.labels
+    if theirs is not None and _label_set(integration, theirs) != _label_set(
+        integration, item.labels
+    ):
+        fields["labels"] = list(dict.fromkeys(theirs))
     return fields
 
 
@@ -104,7 +126,7 @@ async def _apply(
     change: RemoteChange,
 ) -> Result:
     before, notes = snapshot(item), []
-    fields = _fields(item, change)
+    fields = _fields(integration, item, change)
     if fields and await _unpushed(session, link, item):
         _conflict(session, integration, item, before, fields)
     for name, value in fields.items():
@@ -225,7 +247,8 @@ async def process(session: AsyncSession, row: Delivery) -> Result:
         )
     )
     item = await session.get(BacklogItem, link.item_id) if link else None
-    if link is None and integration.auto_import and _importable(change):
+    wanted = integration.auto_import or row.event == "import"
+    if link is None and wanted and _importable(change):
         return await _import(session, integration, change)
     if link is None or item is None:
         return Outcome.IGNORED, f"issue {change.remote_key} is not linked to an item"

@@ -19,7 +19,7 @@ from app.users.models import Role
 from app.webhooks.processing import process_pending
 from app.webhooks.signatures import sign
 from tests.builders import READY_FIELDS
-from tests.fakes import FakeGitHub
+from tests.fakes import FakeGitHub, FakeJira
 from tests.live import LiveApp, live_app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # copies of ../shared/fixtures
@@ -203,6 +203,49 @@ async def test_our_push_echoed_back_makes_no_second_write(live: LiveApp) -> None
         "Punten sparen",
         ["crm"],
     )
+    [*_, (outcome, note)] = await _outcomes(live, it, integration)
+    assert (outcome, note) == ("applied", "nothing new (our own change echoed back)")
+
+
+async def test_our_push_echoed_back_by_jira_in_wiki_markup_makes_no_change(
+    live: LiveApp,
+) -> None:
+    """Jira webhooks write the description as wiki markup and labels without spaces: our own
+    key line, our criteria section and `web-shop` for `web shop` are still recognised."""
+    jira = FakeJira(project="TES")
+    it, integration, item_id = await _linked(
+        live,
+        "jira",
+        "TES-1",
+        description="Punten sparen",
+        acceptance_criteria=["Saldo zichtbaar"],
+        labels=["web shop"],
+    )
+    jira.create({"fields": {"summary": "old", "project": {"key": "TES"}}, "properties": []})
+    async with AsyncClient(transport=jira.transport()) as client:
+        worker = Worker(
+            live.sessions, live.app.state.secret_box, client, WorkerSettings(base_delay_s=0.01)
+        )
+        await worker.run_once()
+        pushed = jira.issues["TES-1"]["fields"]
+        header = pushed["description"]["content"][0]["content"][0]["text"]  # "BB-1 · <link>"
+        echo = json.loads(_fixture("jira/webhooks/webhook-issue-updated-started-working.json"))
+        echo["issue"]["key"] = "TES-1"
+        echo["issue"]["fields"] |= {
+            "summary": pushed["summary"],
+            "description": f"{header}\n\nPunten sparen\n\nh3. Acceptance criteria\n\n"
+            "* Saldo zichtbaar",
+            "labels": pushed["labels"],
+            "status": {"name": "To Do"},
+            "updated": "2030-01-01T00:00:00.000+0000",
+        }
+        writes = [r for r in jira.requests if r.method != "GET"]
+        await _jira(live, integration, json.dumps(echo).encode())
+        await worker.run_once()
+    assert pushed["labels"] == ["web-shop"]
+    assert [r for r in jira.requests if r.method != "GET"] == writes  # no second write
+    item = (await live.api.get(f"/api/v1/items/{item_id}", headers=it)).json()
+    assert (item["description"], item["labels"]) == ("Punten sparen", ["web shop"])
     [*_, (outcome, note)] = await _outcomes(live, it, integration)
     assert (outcome, note) == ("applied", "nothing new (our own change echoed back)")
 
