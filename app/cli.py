@@ -2,11 +2,13 @@
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,10 +104,20 @@ async def _work(settings: Settings, *, once: bool) -> int:
             if once:
                 print(f"delivered {await runner.drain(worker)} jobs")
             else:
-                await worker.run_forever()
+                await _until_stopped(worker.run_forever())
     finally:
         await engine.dispose()
     return 0
+
+
+async def _until_stopped(work: Coroutine[Any, Any, None]) -> None:
+    """SIGTERM or SIGINT cancel the work: the worker hands back the jobs it has not started."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _load_demo(settings: Settings) -> int:

@@ -5,8 +5,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ from sqlalchemy import select
 
 from app.core.db import make_engine
 from app.core.events import Event
-from app.core.http import AsyncClient
+from app.core.http import AsyncClient, Request, Response
+from app.core.outbox import SyncJob
 from app.requests.models import MarketingRequest
+from app.sync.models import ItemLink
 from tests.databases import throwaway_database
 from tests.fakes import FakeGitHub, FakeGitHubServer
 
@@ -183,7 +186,10 @@ async def test_kill_9_during_a_burst_loses_no_acknowledged_write(
             base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=5
         ) as client:
             burst = asyncio.gather(*(writer(client, n) for n in range(8)))
-            await asyncio.sleep(1.5)
+            for _ in range(300):  # mid-burst: once some writes are acknowledged (a busy
+                if len(acknowledged) >= 20:  # machine takes longer to get there)
+                    break
+                await asyncio.sleep(0.1)
             server.kill()  # SIGKILL: no shutdown, no flush
             server.wait(timeout=10)
             await burst
@@ -199,3 +205,140 @@ async def test_kill_9_during_a_burst_loses_no_acknowledged_write(
         await engine.dispose()
         assert set(acknowledged) <= stored  # nothing acknowledged was lost
         assert stored == with_event  # no request without its event, no event without a request
+
+
+async def _linked_over_http(
+    env: dict[str, str], serve: object, fake_url: str, count: int
+) -> list[int]:
+    """Through a real `serve`: a GitHub integration and `count` items linked to it."""
+    base_url = serve(env)  # type: ignore[operator]
+    token = _cli(env, "users", "create", "--name", "ops", "--role", "it").split()[-1]
+    async with AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        integration = await client.post(
+            "/api/v1/integrations",
+            json={
+                "kind": "github",
+                "name": "repo",
+                "repository": "acme/webshop",
+                "base_url": fake_url,
+                "auth": {"token": "ghp_e2e"},
+            },
+        )
+        ids = []
+        for n in range(count):
+            item = (await client.post("/api/v1/items", json={"title": f"Story {n}"})).json()
+            link = await client.post(
+                f"/api/v1/items/{item['id']}/links",
+                json={"integration_id": integration.json()["id"]},
+            )
+            assert link.status_code == 201, link.text
+            ids.append(item["id"])
+        return ids
+
+
+def _worker_env(url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "BB_DATABASE_URL": url,
+        "BB_TRACKER_ALLOWED_HOSTS": "127.0.0.1",
+        "BB_SECRET_KEY": Fernet.generate_key().decode(),
+        "BB_TRACKER_TIMEOUT_S": "2",  # a lease is three times that: 6 s
+        "BB_RECONCILE_INTERVAL_S": "0",
+    }
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+async def _jobs(url: str) -> list[tuple[str, int]]:
+    engine = make_engine(url)
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(SyncJob.state, SyncJob.attempts).order_by(SyncJob.id)
+        )
+        jobs = [(str(state), attempts) for state, attempts in rows]
+    await engine.dispose()
+    return jobs
+
+
+async def test_a_worker_killed_mid_create_is_finished_by_another_without_a_duplicate(
+    tmp_path: Path, serve: object
+) -> None:
+    """PostgreSQL, real processes: `worker` is killed (-9) the moment GitHub has created the
+    issue and before the answer reaches it. Once the lease has run out another worker takes
+    the job over, finds the issue by its marker and adopts it. (That a live lease is left
+    alone is shown in tests/sync/test_worker.py.)"""
+    github = FakeGitHub()
+    answered_late = threading.Event()
+
+    def create_then_hang(request: Request) -> Response | None:
+        if request.method == "POST" and not github.issues:
+            response = github.answer(request)  # made on GitHub's side ...
+            answered_late.wait(timeout=5)  # ... the answer is on its way when the worker dies
+            return response
+        return None
+
+    github.faults.append(create_then_hang)
+    with FakeGitHubServer(github) as fake:
+        async with throwaway_database("postgresql", tmp_path) as url:
+            env = _worker_env(url)
+            _cli(env, "migrate")
+            [item_id] = await _linked_over_http(env, serve, fake.url, 1)
+            worker = subprocess.Popen(  # noqa: ASYNC220 (the process under test)
+                [*CLI, "worker"], env=env, stderr=subprocess.DEVNULL
+            )
+            try:
+                _wait_for(lambda: bool(github.issues))
+            finally:
+                worker.kill()  # SIGKILL: no handing back, no result recorded
+                worker.wait(timeout=10)
+                answered_late.set()
+            assert await _jobs(url) == [("running", 1)]  # claimed by the dead worker
+            time.sleep(6.5)  # noqa: ASYNC251 (its lease, 3 x 2 s, runs out)
+            assert "delivered 1 jobs" in _cli(env, "worker", "--once")
+            assert await _jobs(url) == [("done", 2)]
+            engine = make_engine(url)
+            async with engine.connect() as connection:
+                link = (await connection.execute(select(ItemLink))).one()
+            await engine.dispose()
+    assert (link.item_id, link.remote_key, link.sync_state) == (item_id, "1", "synced")
+    assert len(github.issues) == 1  # nothing doubled
+    assert [r.method for r in github.requests] == ["POST", "GET", "PATCH"]  # create, find, adopt
+    assert github.violations == []
+
+
+async def test_sigterm_stops_a_worker_and_hands_back_the_jobs_it_had_not_started(
+    tmp_path: Path, serve: object
+) -> None:
+    github = FakeGitHub()
+    release = threading.Event()
+
+    def hang_on_the_first_create(request: Request) -> Response | None:
+        if request.method == "POST" and not github.issues:
+            release.wait(timeout=10)
+        return None
+
+    github.faults.append(hang_on_the_first_create)
+    with FakeGitHubServer(github) as fake:
+        async with throwaway_database("postgresql", tmp_path) as url:
+            env = _worker_env(url) | {"BB_TRACKER_TIMEOUT_S": "20"}
+            _cli(env, "migrate")
+            await _linked_over_http(env, serve, fake.url, 3)
+            worker = subprocess.Popen(  # noqa: ASYNC220 (the process under test)
+                [*CLI, "worker"], env=env, stderr=subprocess.DEVNULL
+            )
+            _wait_for(lambda: bool(github.requests))  # the first create is in flight
+            worker.terminate()
+            try:
+                assert worker.wait(timeout=10) == 0  # stops at once, cleanly
+            finally:
+                release.set()
+            # the interrupted create waits out its lease (its outcome is unknown); the two
+            # claimed jobs it never started are pending again, their attempt not counted
+            assert await _jobs(url) == [("running", 1), ("pending", 0), ("pending", 0)]

@@ -100,7 +100,10 @@ class GitHubTracker:
         }
         issue = self._remote(await self._send("POST", f"{self.repo_url}/issues", payload))
         if state.get("state") == "closed":  # an issue is created open; close it after
-            await self._send("PATCH", f"{self.repo_url}/issues/{issue.key}", state)
+            try:
+                await self._send("PATCH", f"{self.repo_url}/issues/{issue.key}", state)
+            except TrackerError as error:  # the issue exists: the retry adopts it by marker
+                raise TrackerError(str(error), outcome_unknown=True) from error
         return issue
 
     async def update_issue(self, remote_key: str, item: ItemSnapshot) -> RemoteIssue:

@@ -91,7 +91,10 @@ class JiraTracker:
             "POST", "/rest/api/3/issue", {"fields": fields, "properties": marker}
         )
         issue = self._remote(str(created["key"]))
-        await self._transition(issue.key, item.status)
+        try:
+            await self._transition(issue.key, item.status)
+        except TrackerError as error:  # the issue exists: the retry adopts it by marker
+            raise TrackerError(str(error), outcome_unknown=True) from error
         return issue
 
     async def update_issue(self, remote_key: str, item: ItemSnapshot) -> RemoteIssue:

@@ -222,23 +222,25 @@ class Worker:
             return await tracker.update_issue(link.remote_key, data)
         if link.create_uncertain_since is not None:  # a create may have gone through
             if found := await tracker.find_by_marker(data):
-                return found
+                return await tracker.update_issue(found.key, data)  # adopt it, bring it up to date
             waited = (now - link.create_uncertain_since).total_seconds()
             if waited < self.settings.search_grace_s:
                 return None
+        else:  # written ahead: a worker killed mid-create leaves this behind for the next one
+            await self._set_uncertain(link.id, now)
         try:
             return await tracker.create_issue(data)
         except TrackerError as error:
-            if error.outcome_unknown:
-                await self._mark_uncertain(link.id, now)
+            if not error.outcome_unknown and link.create_uncertain_since is None:
+                await self._set_uncertain(link.id, None)  # surely not created: no lookup needed
             raise
 
-    async def _mark_uncertain(self, link_id: int, now: datetime) -> None:
+    async def _set_uncertain(self, link_id: int, since: datetime | None) -> None:
         async with self.sessions() as session:
             await session.execute(
                 update(ItemLink)
                 .where(ItemLink.id == link_id, ItemLink.remote_key.is_(None))
-                .values(create_uncertain_since=now)
+                .values(create_uncertain_since=since)
             )
             await session.commit()
 
