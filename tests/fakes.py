@@ -99,15 +99,16 @@ def validate_request(request: Request) -> None:
 
 
 class FakeClock:
-    """Remote timestamps: whole seconds as trackers write them, one second further each time
-    anything changes (so no two changes share one)."""
+    """Remote timestamps: whole seconds as trackers write them, the real time but at least one
+    second after the last change (so no two changes share one)."""
 
     def __init__(self) -> None:
-        self.start = datetime.now(UTC).replace(microsecond=0)
-        self.ticks = itertools.count(1)
+        self.last = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
 
     def next(self) -> datetime:
-        return self.start + timedelta(seconds=next(self.ticks))
+        now = datetime.now(UTC).replace(microsecond=0)
+        self.last = max(now, self.last + timedelta(seconds=1))
+        return self.last
 
 
 class FakeGitHub:
@@ -138,6 +139,11 @@ class FakeGitHub:
         path, method = request.url.path, request.method
         if method == "POST" and path.endswith("/issues"):
             return Response(201, json=self.create(json.loads(request.content)))
+        if method == "GET" and re.fullmatch(r"/repos/[^/]+/[^/]+/issues/\d+", path):
+            issue = self.issues.get(int(path.rsplit("/", 1)[1]))
+            if issue is None:
+                return Response(404, json={"message": "Not Found"})
+            return Response(200, json=issue)
         if method == "PATCH":
             number = int(path.rsplit("/", 1)[1])
             if number not in self.issues:
@@ -312,14 +318,7 @@ class FakeJira:
             self.edit(issue["key"], json.loads(request.content)["fields"])
             return Response(204)
         if len(parts) == 2:
-            return Response(
-                200,
-                json={
-                    "id": issue["id"],
-                    "key": issue["key"],
-                    "fields": {"status": {"name": issue["status"]}},
-                },
-            )
+            return Response(200, json=self.rest_issue(issue["key"]))
         if method == "GET":  # transitions on offer: to every other status
             return Response(
                 200,

@@ -122,6 +122,10 @@ class GitHubTracker:
                 return self._remote(issue)
         return None
 
+    async def get_issue(self, remote_key: str) -> dict[str, Any]:
+        issue: dict[str, Any] = await self._send("GET", f"{self.repo_url}/issues/{remote_key}")
+        return issue
+
     async def list_issues(self, *, since: datetime | None, cursor: str | None) -> IssuePage:
         """The repository's issues, least recently updated first (pull requests left out)."""
         page = int(cursor or 1)

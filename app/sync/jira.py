@@ -130,6 +130,13 @@ class JiraTracker:
         issues = (found or {}).get("issues", [])
         return self._remote(str(issues[0]["key"])) if issues else None
 
+    async def get_issue(self, remote_key: str) -> dict[str, Any]:
+        params = {"fields": PULLED_FIELDS}
+        issue: dict[str, Any] = await self._send(
+            "GET", f"/rest/api/3/issue/{remote_key}", params=params
+        )
+        return issue
+
     async def list_issues(self, *, since: datetime | None, cursor: str | None) -> IssuePage:
         """The project's issues, least recently updated first. `since` becomes a relative JQL
         date ("-15m"): JQL reads absolute dates in the user's time zone, minutes ago in none."""

@@ -24,7 +24,7 @@ from app.core.outbox import JobKind, JobState, SyncJob
 from app.sync import pulls
 from app.sync.models import Integration, ItemLink, SyncState
 from app.sync.snapshot import snapshot, tracker_for
-from app.sync.tracker import RemoteIssue, TrackerError
+from app.sync.tracker import RemoteIssue, Tracker, TrackerError
 from app.webhooks import processing
 
 logger = logging.getLogger("app.sync.worker")
@@ -172,7 +172,7 @@ class Worker:
             await self._finish(job_id, None)
             return
         try:
-            remote = await self._push(link, item, integration, now)
+            remote = await self._push(job_id, link, item, integration, now)
         except TrackerError as error:
             await self._failed(job_id, job.attempts, error, now, link_id=link.id)
             return
@@ -214,9 +214,20 @@ class Worker:
             await session.commit()
 
     async def _push(
-        self, link: ItemLink, item: BacklogItem, integration: Integration, now: datetime
+        self,
+        job_id: int,
+        link: ItemLink,
+        item: BacklogItem,
+        integration: Integration,
+        now: datetime,
     ) -> RemoteIssue | None:
         tracker = tracker_for(integration, self.box, self.client)
+        if link.remote_key is not None and link.last_synced_at is None:
+            # An existing issue, linked just now: take in its side first, then push.
+            adopted = await self._adopt(job_id, link, integration, tracker)
+            if adopted is None:
+                return None  # our lease was taken over
+            item = adopted
         data = snapshot(item, integration, public_url=self.settings.public_url)
         if link.remote_key is not None:
             return await tracker.update_issue(link.remote_key, data)
@@ -234,6 +245,26 @@ class Worker:
             if not error.outcome_unknown and link.create_uncertain_since is None:
                 await self._set_uncertain(link.id, None)  # surely not created: no lookup needed
             raise
+
+    async def _adopt(
+        self, job_id: int, link: ItemLink, integration: Integration, tracker: Tracker
+    ) -> BacklogItem | None:
+        """Apply the linked issue as it is now, through the inbox and by the webhook rules
+        (title, description, labels, status), so that linking loses nothing of either side."""
+        assert link.remote_key is not None
+        issue = await tracker.get_issue(link.remote_key)
+        async with self.sessions() as session:
+            ours = await session.scalar(
+                select(SyncJob.id).where(*self._fenced(job_id)).with_for_update()  # type: ignore[arg-type]
+            )
+            if ours is None:
+                return None
+            await processing.apply_now(
+                session, integration_id=integration.id, link_id=link.id, issue=issue
+            )
+            item = await session.get(BacklogItem, link.item_id, populate_existing=True)
+            await session.commit()
+            return item
 
     async def _set_uncertain(self, link_id: int, since: datetime | None) -> None:
         async with self.sessions() as session:

@@ -6,6 +6,7 @@ item may not take (Definition of Ready...) is ignored with its reason and our va
 """
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -34,7 +35,7 @@ from app.webhooks.parsing import (
 Result = tuple[Outcome, str | None]
 # Issues the worker pulled itself (app/sync/pulls.py) are stored as deliveries of these events:
 # one REST issue per delivery, applied by the same rules as a webhook.
-PULLED_EVENTS = ("import", "reconcile")
+PULLED_EVENTS = ("import", "reconcile", "link")
 
 
 def _same(ours: str | None, theirs: str | None) -> bool:
@@ -52,10 +53,29 @@ def _change_of(integration: Integration, delivery: Delivery) -> RemoteChange | N
             for v in status_map["to_remote"].values()
             if v.startswith("label:")
         }
-        if pulled:
-            return from_github_issue(payload, labels)
-        return from_github(delivery.event, payload, labels)
-    return from_jira_issue(payload) if pulled else from_jira(delivery.event, payload)
+        if not pulled:
+            return from_github(delivery.event, payload, labels)
+        change = from_github_issue(payload, labels)
+    elif not pulled:
+        return from_jira(delivery.event, payload)
+    else:
+        change = from_jira_issue(payload)
+    return change
+
+
+def _at_link_time(item: BacklogItem, change: RemoteChange) -> RemoteChange:
+    """Linking an existing issue loses neither side: a field empty on one side takes the
+    other's value; where both differ, the side changed last wins (ours is then pushed)."""
+    ours_newer = change.updated_at is None or item.updated_at > change.updated_at
+    return replace(
+        change,
+        title=None if ours_newer else change.title,
+        description=None
+        if item.description and (ours_newer or not change.description)
+        else change.description,
+        labels=None if item.labels and (ours_newer or not change.labels) else change.labels,
+        status=None if ours_newer else change.status,
+    )
 
 
 def _label_set(integration: Integration, labels: list[str]) -> list[str]:
@@ -254,6 +274,8 @@ async def process(session: AsyncSession, row: Delivery) -> Result:
         return Outcome.IGNORED, f"issue {change.remote_key} is not linked to an item"
     if change.comment is not None:
         return await _comment(session, item, change)
+    if row.event == "link":
+        change = _at_link_time(item, change)
     if change.deleted:
         link.sync_state, link.last_error = SyncState.BROKEN, "the remote issue was deleted or moved"
         return Outcome.APPLIED, "the link is broken: the remote issue is gone"
@@ -261,6 +283,28 @@ async def process(session: AsyncSession, row: Delivery) -> Result:
     if stale:
         return Outcome.IGNORED, "stale: not newer than what was applied already"
     return await _apply(session, integration, link, item, change)
+
+
+async def apply_now(
+    session: AsyncSession, *, integration_id: int, link_id: int, issue: dict[str, Any]
+) -> Delivery:
+    """A linked issue as it is at link time, recorded and applied at once (event `link`)."""
+    row = Delivery(
+        integration_id=integration_id,
+        delivery_id=f"link:{link_id}:{utcnow().isoformat()}",
+        event="link",
+        body=json.dumps(issue),
+    )
+    session.add(row)
+    await session.flush()
+    try:
+        async with session.begin_nested():
+            row.outcome, row.note = await process(session, row)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        row.outcome, row.note = Outcome.FAILED, f"unreadable issue: {type(exc).__name__}"
+    row.processed_at, row.attempts = utcnow(), 1
+    await session.flush()
+    return row
 
 
 async def process_pending(sessions: async_sessionmaker[AsyncSession], *, limit: int = 50) -> int:

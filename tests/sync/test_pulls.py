@@ -228,3 +228,66 @@ async def test_a_failing_pull_is_visible_as_a_failed_job(live: LiveApp) -> None:
     [job] = failed.json()["items"]
     assert job["kind"] == "import"
     assert "404" in job["last_error"]
+
+
+@pytest.mark.parametrize("newer", ["remote", "ours"])
+async def test_linking_an_existing_issue_loses_nothing_of_either_side(
+    live: LiveApp, newer: str
+) -> None:
+    github = FakeGitHub()
+    it = await live.user(Role.IT)
+    integration = await _integration(live, it, "github")
+    item = (
+        await live.api.post(
+            "/api/v1/items", headers=it, json={"title": "Our title", "acceptance_criteria": ["A"]}
+        )
+    ).json()
+    github.create({"title": "Their title", "body": "Their description", "labels": ["bug"]})
+    github.issues[1]["updated_at"] = (
+        "2020-01-01T00:00:00Z" if newer == "ours" else "2099-01-01T00:00:00Z"
+    )
+    link = await live.api.post(
+        f"/api/v1/items/{item['id']}/links",
+        headers=it,
+        json={"integration_id": integration, "remote_key": "1"},
+    )
+    assert link.json()["sync_state"] == "pending"
+    async with AsyncClient(transport=github.transport()) as client:
+        await _drain(_worker(live, client))
+    got = (await live.api.get(f"/api/v1/items/{item['id']}", headers=it)).json()
+    expected_title = "Their title" if newer == "remote" else "Our title"
+    # empty on our side: theirs is taken whichever is newer
+    assert (got["title"], got["description"], got["labels"]) == (
+        expected_title,
+        "Their description",
+        ["bug"],
+    )
+    issue = github.issues[1]
+    assert issue["title"] == expected_title  # and the merged item went out
+    assert "Their description" in issue["body"]
+    assert "- [ ] A" in issue["body"]  # with our acceptance criteria and marker
+    assert len(github.issues) == 1
+    [link_out] = (await live.api.get(f"/api/v1/items/{item['id']}/links", headers=it)).json()
+    assert link_out["sync_state"] == "synced"
+    deliveries = (
+        await live.api.get(f"/api/v1/integrations/{integration}/deliveries", headers=it)
+    ).json()["items"]
+    assert (deliveries[0]["event"], deliveries[0]["outcome"]) == ("link", "applied")
+
+
+async def test_linking_a_missing_issue_fails_the_link_visibly(live: LiveApp) -> None:
+    github = FakeGitHub()
+    it = await live.user(Role.IT)
+    integration = await _integration(live, it, "github")
+    item = (await live.api.post("/api/v1/items", headers=it, json={"title": "Ours"})).json()
+    await live.api.post(
+        f"/api/v1/items/{item['id']}/links",
+        headers=it,
+        json={"integration_id": integration, "remote_key": "404"},
+    )
+    async with AsyncClient(transport=github.transport()) as client:
+        await _drain(_worker(live, client))
+    [link] = (await live.api.get(f"/api/v1/items/{item['id']}/links", headers=it)).json()
+    assert link["sync_state"] == "failed"
+    assert "404" in link["last_error"]
+    assert github.issues == {}
