@@ -184,10 +184,12 @@ class FakeGitHub:
         """GET /repos/{owner}/{repo}/issues as we call it: all states, by `updated` ascending;
         pages of at most `page_size`, the next one named in a `Link` header as GitHub does."""
         params = url.params
-        asked = (params.get("state"), params.get("sort"), params.get("direction"))
-        if asked != ("all", "updated", "asc"):
+        asked = (params.get("sort"), params.get("direction"))
+        if asked != ("updated", "asc") or params.get("state") not in ("open", "all"):
             raise SpecViolation(f"unexpected issue listing: {params}")
         issues = sorted(self.issues.values(), key=lambda i: (i["updated_at"], i["number"]))
+        if params["state"] == "open":
+            issues = [i for i in issues if i["state"] == "open"]
         if since := params.get("since"):
             issues = [i for i in issues if i["updated_at"] >= since]
         size = min(int(params.get("per_page", 30)), self.page_size)
@@ -356,13 +358,17 @@ class FakeJira:
             ]
             return {"issues": found}
         match = re.fullmatch(
-            r'project = "(\w+)"(?: AND updated >= "-(\d+)m")? ORDER BY updated ASC', jql
+            r'project = "(\w+)"( AND statusCategory != Done)?'
+            r'(?: AND updated >= "-(\d+)m")? ORDER BY updated ASC',
+            jql,
         )
         if not match or match[1] != self.project:
             raise SpecViolation(f"unexpected JQL: {jql}")
         issues = sorted(self.issues, key=lambda k: (self.issues[k]["fields"]["updated"], k))
         if match[2]:
-            cutoff = datetime.now(UTC) - timedelta(minutes=int(match[2]))
+            issues = [k for k in issues if self.issues[k]["status"] != "Done"]
+        if match[3]:
+            cutoff = datetime.now(UTC) - timedelta(minutes=int(match[3]))
             issues = [
                 k
                 for k in issues

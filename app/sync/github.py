@@ -126,11 +126,13 @@ class GitHubTracker:
         issue: dict[str, Any] = await self._send("GET", f"{self.repo_url}/issues/{remote_key}")
         return issue
 
-    async def list_issues(self, *, since: datetime | None, cursor: str | None) -> IssuePage:
+    async def list_issues(
+        self, *, since: datetime | None, cursor: str | None, open_only: bool = False
+    ) -> IssuePage:
         """The repository's issues, least recently updated first (pull requests left out)."""
         page = int(cursor or 1)
         params = {
-            "state": "all",
+            "state": "open" if open_only else "all",
             "sort": "updated",
             "direction": "asc",
             "per_page": str(PAGE_SIZE),

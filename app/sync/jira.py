@@ -137,10 +137,14 @@ class JiraTracker:
         )
         return issue
 
-    async def list_issues(self, *, since: datetime | None, cursor: str | None) -> IssuePage:
+    async def list_issues(
+        self, *, since: datetime | None, cursor: str | None, open_only: bool = False
+    ) -> IssuePage:
         """The project's issues, least recently updated first. `since` becomes a relative JQL
         date ("-15m"): JQL reads absolute dates in the user's time zone, minutes ago in none."""
         jql = f'project = "{self.project_key}"'
+        if open_only:
+            jql += " AND statusCategory != Done"
         if since is not None:
             minutes = math.ceil((datetime.now(UTC) - since).total_seconds() / 60) + 1
             jql += f' AND updated >= "-{max(minutes, 1)}m"'

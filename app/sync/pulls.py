@@ -1,5 +1,5 @@
-"""Pulling issues from a tracker: an import (asked for through the API) and the periodic
-reconciliation that catches what a webhook missed (GitHub does not redeliver).
+"""Pulling issues from a tracker: an import of its open issues (asked for through the API) and
+the periodic reconciliation that catches what a webhook missed (GitHub does not redeliver).
 
 A pull is an outbox job that reads one page per run and stores each issue in the webhook inbox
 as a delivery of event `import` or `reconcile`, so it is applied by exactly the rules a webhook

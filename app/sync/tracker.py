@@ -67,7 +67,9 @@ class Tracker(Protocol):
 
     async def find_by_marker(self, item: ItemSnapshot) -> RemoteIssue | None: ...
 
-    async def list_issues(self, *, since: datetime | None, cursor: str | None) -> IssuePage: ...
+    async def list_issues(
+        self, *, since: datetime | None, cursor: str | None, open_only: bool = False
+    ) -> IssuePage: ...
 
     async def get_issue(self, remote_key: str) -> dict[str, Any]:
         """One issue as the tracker's REST API shows it."""

@@ -187,7 +187,9 @@ class Worker:
         since = datetime.fromisoformat(cursor.since) if cursor.since else None
         try:
             tracker = tracker_for(integration, self.box, self.client)
-            page = await tracker.list_issues(since=since, cursor=cursor.page)
+            page = await tracker.list_issues(
+                since=since, cursor=cursor.page, open_only=job.kind is JobKind.IMPORT
+            )
         except TrackerError as error:
             await self._failed(job.id, job.attempts, error, now, link_id=None)
             return

@@ -64,7 +64,7 @@ def _worker(live: LiveApp, client: AsyncClient, **settings: Any) -> Worker:
 
 async def test_import_brings_every_github_issue_in_once(live: LiveApp) -> None:
     github = FakeGitHub()
-    github.page_size = 2  # three pages for five issues
+    github.page_size = 2  # two pages for three open issues and a pull request
     for n in range(4):
         github.create({"title": f"Remote {n}", "body": f"Text {n}", "labels": ["web"]})
     github.issues[3]["state"], github.issues[3]["state_reason"] = "closed", "completed"
@@ -82,18 +82,19 @@ async def test_import_brings_every_github_issue_in_once(live: LiveApp) -> None:
     async with AsyncClient(transport=github.transport()) as client:
         await _drain(_worker(live, client))
         items = await _items(live, it)
-        assert [i["title"] for i in items] == [f"Remote {n}" for n in range(4)]  # no PR
+        # open issues only: no closed one (#3), no pull request
+        assert [i["title"] for i in items] == ["Remote 0", "Remote 1", "Remote 3"]
         assert items[0]["description"] == "Text 0"
         assert items[0]["labels"] == ["web"]
         links = (await live.api.get(f"/api/v1/items/{items[2]['id']}/links", headers=it)).json()
-        assert [(lk["remote_key"], lk["sync_state"]) for lk in links] == [("3", "synced")]
+        assert [(lk["remote_key"], lk["sync_state"]) for lk in links] == [("4", "synced")]
         jobs = (await live.api.get(f"/api/v1/integrations/{integration}/jobs", headers=it)).json()
         assert [(j["kind"], j["state"]) for j in jobs["items"]] == [("import", "done")]
 
         again = await live.api.post(f"/api/v1/integrations/{integration}/import", headers=it)
         assert again.json()["id"] != first.json()["id"]
         await _drain(_worker(live, client))
-        assert len(await _items(live, it)) == 4  # idempotent: nothing imported twice
+        assert len(await _items(live, it)) == 3  # idempotent: nothing imported twice
     assert github.violations == []
     async with live.sessions() as session:  # nothing of an import is pushed back to GitHub
         pushes = await session.scalar(
@@ -114,7 +115,7 @@ async def test_import_from_jira_reads_adf_and_pages_by_token(live: LiveApp) -> N
             {"type": "paragraph", "content": [{"type": "text", "text": "Fix it."}]},
         ],
     }
-    for title in ("Speed up checkout", "New banner"):
+    for title in ("Speed up checkout", "Old launch", "New banner"):
         jira.create(
             {
                 "fields": {
@@ -126,6 +127,7 @@ async def test_import_from_jira_reads_adf_and_pages_by_token(live: LiveApp) -> N
                 }
             }
         )
+    jira.issues["MKT-2"]["status"] = "Done"  # done work is not imported into a backlog
     it = await live.user(Role.IT)
     integration = await _integration(live, it, "jira")
     resp = await live.api.post(f"/api/v1/integrations/{integration}/import", headers=it)
