@@ -647,3 +647,17 @@ async def test_integration_credentials_are_never_returned(
     for text in texts:
         for secret in ("ghp_matrix_secret", "ghp_rotated", HOOK_SECRET):
             assert secret not in text
+
+
+async def test_an_idempotency_key_never_replays_another_users_response(
+    api: AsyncClient, session: AsyncSession
+) -> None:
+    """Keys are per user: the same key and body from someone else creates their own."""
+    _, first = await make_user(session, role=M)
+    _, second = await make_user(session, role=M)
+    key = {"Idempotency-Key": "same-key"}
+    one = await api.post("/api/v1/requests", json=REQUEST, headers=first | key)
+    two = await api.post("/api/v1/requests", json=REQUEST, headers=second | key)
+    assert (one.status_code, two.status_code) == (201, 201)
+    assert one.json()["id"] != two.json()["id"]
+    assert "Idempotent-Replayed" not in two.headers
