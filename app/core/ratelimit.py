@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy import BigInteger, Integer, String, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.datastructures import MutableHeaders
@@ -115,7 +116,7 @@ class RateLimiter:
                 hits = (await connection.execute(_UPSERT, {"key": key, "start": start})).scalar()
                 if prune:
                     await connection.execute(_PRUNE, {"before": start - self.window_s})
-        except DBAPIError:  # fail open: a counting hiccup must not take the API down
+        except (DBAPIError, OSError, PoolTimeout):  # fail open: counting must not take us down
             logger.warning("rate limit not counted", exc_info=True)
             return 0
         return int(hits or 0)

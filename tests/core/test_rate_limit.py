@@ -8,6 +8,7 @@ import pytest
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from pydantic import SecretStr, ValidationError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.config import Settings
 from app.core.crypto import secret_box
@@ -166,3 +167,16 @@ async def test_two_replicas_on_postgresql_share_one_count(tmp_path: Path) -> Non
                 await engine.dispose()
             for limiter in limiters:
                 await limiter.close()
+
+
+async def test_a_database_that_cannot_count_lets_calls_through() -> None:
+    """Fail open: a counting hiccup is logged, never turned into an outage."""
+    unreachable = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    limiter = RateLimiter(limit=1, window_s=60)
+    try:
+        for _ in range(3):
+            quota = await limiter.hit(unreachable, secret="bb_any")
+            assert (quota.exceeded, quota.remaining) == (False, 1)
+    finally:
+        await limiter.close()
+        await unreachable.dispose()
