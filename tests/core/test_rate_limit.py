@@ -180,3 +180,11 @@ async def test_a_database_that_cannot_count_lets_calls_through() -> None:
     finally:
         await limiter.close()
         await unreachable.dispose()
+
+
+async def test_browsers_may_read_the_headers_when_cors_is_on() -> None:
+    app = create_app(Settings(cors_origins=["https://ui.example"]))
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://cors") as api:
+        resp = await api.get("/healthz", headers={"Origin": "https://ui.example"})
+    exposed = {h.strip().lower() for h in resp.headers["access-control-expose-headers"].split(",")}
+    assert {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "retry-after"} <= exposed
