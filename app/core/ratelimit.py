@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import asyncpg
 from fastapi import Request
 from sqlalchemy import BigInteger, Integer, String, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -64,14 +65,17 @@ class Quota:
         }
 
 
-_UPSERT = text(
+_UPSERT_SQL = (
     "INSERT INTO rate_limit_windows (token_hash, window_start, hits) "
     # set_config(..., true) is SET LOCAL for this one-statement transaction: losing the last
     # few counts in a crash is fine, waiting for a WAL flush on every request is not.
-    "SELECT :key, :start, 1 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS q "
+    "SELECT {key}, {start}, 1 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS q "
     "ON CONFLICT (token_hash, window_start) "
     "DO UPDATE SET hits = rate_limit_windows.hits + 1 RETURNING hits"
 )
+_UPSERT = text(_UPSERT_SQL.format(key=":key", start=":start"))
+_UPSERT_ASYNCPG = _UPSERT_SQL.format(key="$1", start="$2")
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError)
 _PRUNE = text("DELETE FROM rate_limit_windows WHERE window_start < :before")
 
 
@@ -113,13 +117,17 @@ class RateLimiter:
         self._window = max(self._window, start)
         try:
             async with self._counter(engine).connect() as connection:
-                hits = (await connection.execute(_UPSERT, {"key": key, "start": start})).scalar()
-                if prune:
-                    await connection.execute(_PRUNE, {"before": start - self.window_s})
-        except (DBAPIError, OSError, PoolTimeout):  # fail open: counting must not take us down
-            logger.warning("rate limit not counted", exc_info=True)
+                try:
+                    hits = await _upsert(connection, key, start)
+                    if prune:
+                        await connection.execute(_PRUNE, {"before": start - self.window_s})
+                except _DRIVER_ERRORS:
+                    await connection.invalidate()  # the pool could not tell it is broken
+                    raise
+        except (DBAPIError, OSError, PoolTimeout, *_DRIVER_ERRORS):
+            logger.warning("rate limit not counted", exc_info=True)  # fail open
             return 0
-        return int(hits or 0)
+        return hits
 
     def _counter(self, engine: AsyncEngine) -> AsyncEngine:
         """A small autocommit pool of its own, without the main pool's pre-ping: one round
@@ -135,6 +143,16 @@ class RateLimiter:
         if self._autocommit is not None:
             await self._autocommit.dispose()
             self._autocommit = None
+
+
+async def _upsert(connection: AsyncConnection, key: str, start: int) -> int:
+    """This token's hits in this window, after this one. Straight through asyncpg where it is
+    the driver: about half the cost of a Core statement, on every authenticated request."""
+    if connection.dialect.driver != "asyncpg":
+        return int((await connection.execute(_UPSERT, {"key": key, "start": start})).scalar_one())
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert isinstance(driver, asyncpg.Connection)
+    return int(await driver.fetchval(_UPSERT_ASYNCPG, key, start))
 
 
 async def enforce(request: Request, *, secret: str) -> None:
