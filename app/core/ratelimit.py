@@ -3,7 +3,10 @@
 On PostgreSQL the count lives in `rate_limit_windows` (one upsert per authenticated request,
 in its own autocommit statement with `synchronous_commit` off: the request's rollback never
 undoes it and a GET stays read-only). On SQLite (one process by design) it is counted in
-process: a write per GET would queue every reader behind SQLite's single writer.
+process: a write per GET would queue every reader behind SQLite's single writer. A count that
+fails (database unreachable, pool exhausted) lets the call through and logs a warning. A fixed
+window lets a token make up to twice its limit across a window boundary; that is the price of
+one row and one round trip per call.
 
 Headers follow draft-ietf-httpapi-ratelimit-headers-07: `RateLimit-Limit`,
 `RateLimit-Remaining`, `RateLimit-Reset` (seconds) on every authenticated response, and a 429
