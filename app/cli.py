@@ -36,6 +36,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--timeout-keep-alive",
+        type=int,
+        default=5,
+        help="seconds an idle keep-alive connection stays open (uvicorn's; default 5)",
+    )
+    serve.add_argument(
+        "--limit-concurrency",
+        type=int,
+        default=None,
+        help="answer 503 beyond this many open connections per process (default: no limit)",
+    )
 
     commands.add_parser("migrate", help="bring the database schema to the newest revision")
     worker = commands.add_parser("worker", help="deliver outbox jobs to Jira and GitHub")
@@ -155,6 +167,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        timeout_keep_alive=args.timeout_keep_alive,
+        limit_concurrency=args.limit_concurrency,
         log_config=None,
         access_log=False,
         proxy_headers=False,

@@ -20,6 +20,8 @@ from app.core.logging import configure_logging
 from app.core.middleware import RequestIdMiddleware
 from app.core.migrations import script_revisions
 from app.core.openapi import problem_only_openapi
+from app.core.ratelimit import HEADERS as RATE_LIMIT_HEADERS
+from app.core.ratelimit import RateLimiter, RateLimitHeaders
 from app.events.router import router as events_router
 from app.plans.router import router as plans_router
 from app.reports.router import router as reports_router
@@ -68,6 +70,7 @@ def _lifespan(settings: Settings) -> Any:
                     runner.in_process(settings, makers.write, app.state.secret_box)
                 )
             yield
+        await app.state.rate_limiter.close()
         await engine.dispose()
 
     return lifespan
@@ -80,8 +83,9 @@ def _middleware(app: FastAPI, settings: Settings) -> None:
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["Link", "ETag", "X-Request-ID"],
+            expose_headers=["Link", "ETag", "X-Request-ID", *RATE_LIMIT_HEADERS],
         )
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(RequestIdMiddleware)
 
 
@@ -97,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(reject_nul_query)],
     )
     app.state.settings = settings
+    limit, window_s = settings.rate_limit_policy
+    app.state.rate_limiter = RateLimiter(limit=limit, window_s=window_s)
     app.state.migration_head, app.state.known_revisions = script_revisions()
     install_error_handlers(app)
     for router in ROUTERS:

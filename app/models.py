@@ -7,6 +7,7 @@ MODEL_MODULES = (
     "app.core.events",
     "app.core.idempotency",
     "app.core.outbox",
+    "app.core.ratelimit",
     "app.requests.models",
     "app.comments.models",
     "app.backlog.models",

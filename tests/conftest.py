@@ -66,6 +66,7 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         secret_key=SecretStr(TEST_SECRET_KEY),
         tracker_allowed_hosts=["127.0.0.1", "localhost"],
+        rate_limit="0",  # tests make many calls with one token; tests/core/test_rate_limit.py
     )
 
 

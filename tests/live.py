@@ -51,6 +51,7 @@ async def live_app(database_url: str, tmp_path: Path) -> AsyncIterator[LiveApp]:
             database_url=url,
             secret_key=SecretStr(Fernet.generate_key().decode()),
             tracker_allowed_hosts=["127.0.0.1", "localhost"],
+            rate_limit="0",
         )
         app = create_app(settings)
         app.state.secret_box = secret_box(settings)

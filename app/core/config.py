@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     tracker_timeout_s: float = Field(default=10.0, gt=0, le=120)
     # How often the worker polls each tracker for changes a webhook may have missed (0: never).
     reconcile_interval_s: float = Field(default=300.0, ge=0)
+    # "<requests>/<seconds>" per token, or "<requests>" per minute; "0" switches it off.
+    rate_limit: str = Field(default="600/60", pattern=r"^[0-9]{1,9}(/[1-9][0-9]{0,5})?$")
 
     _split_lists = field_validator("cors_origins", "tracker_allowed_hosts", mode="before")(
         _split_csv
@@ -44,6 +46,12 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_hosts(cls, hosts: list[str]) -> list[str]:
         return [host.lower() for host in hosts]
+
+    @property
+    def rate_limit_policy(self) -> tuple[int, int]:
+        """(requests, window in seconds) per token; 0 requests means no limit."""
+        count, _, window = self.rate_limit.partition("/")
+        return int(count), int(window or 60)
 
     @cached_property
     def async_database_url(self) -> str:

@@ -18,19 +18,23 @@ from app.suppliers import service
 from app.suppliers.models import Supplier, SupplierAssessment
 from app.suppliers.schemas import SupplierCreate, SupplierDetail, SupplierOut, SupplierUpdate
 from app.users.auth import CurrentUser, ITUser
-from app.users.models import Role
+from app.users.models import Role, User
 from app.users.service import ensure_role
 
 router = APIRouter(prefix="/api/v1/suppliers", tags=["suppliers"], responses=error_responses(401))
 
 
-def supplier_out(supplier: Supplier) -> SupplierOut:
-    return SupplierOut.model_validate(
+def supplier_out(supplier: Supplier, viewer: User) -> SupplierOut:
+    """Notes are IT's and security's: null for marketing, as in the change feed."""
+    out = SupplierOut.model_validate(
         {
             **{c.key: getattr(supplier, c.key) for c in Supplier.__table__.columns},
             "security_approved": supplier.approved_on(service.today()),
         }
     )
+    if viewer.role is Role.MARKETING:
+        out.notes = None
+    return out
 
 
 async def _supplier(supplier_id: PathId, session: SessionDep) -> Supplier:
@@ -61,7 +65,7 @@ async def create_supplier(
     async def create() -> tuple[SupplierOut, dict[str, str]]:
         supplier = await service.create_supplier(session, data=body, actor=actor)
         headers = {"ETag": etag(supplier.version), "Location": f"{router.prefix}/{supplier.id}"}
-        return supplier_out(supplier), headers
+        return supplier_out(supplier, actor), headers
 
     return await run_once(
         session,
@@ -85,7 +89,7 @@ async def list_suppliers(
     suppliers, last_id = await service.list_suppliers(
         session, assessment=security_assessment, limit=limit, after_id=decode_id_cursor(cursor)
     )
-    return id_page(request, response, [supplier_out(s) for s in suppliers], last_id)
+    return id_page(request, response, [supplier_out(s, viewer) for s in suppliers], last_id)
 
 
 @router.get(
@@ -99,7 +103,7 @@ async def get_supplier(
     request_ids, item_ids = await service.dependents(session, supplier_id=supplier.id)
     set_etag(response, supplier.version)
     return SupplierDetail(
-        **supplier_out(supplier).model_dump(), request_ids=request_ids, item_ids=item_ids
+        **supplier_out(supplier, viewer).model_dump(), request_ids=request_ids, item_ids=item_ids
     )
 
 
@@ -120,4 +124,4 @@ async def update_supplier(
     await service.update_supplier(session, supplier=supplier, data=body, actor=actor)
     await session.commit()
     set_etag(response, supplier.version)
-    return supplier_out(supplier)
+    return supplier_out(supplier, actor)

@@ -2,9 +2,10 @@
 
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.core import ratelimit
 from app.core.db import SessionDep
 from app.core.errors import Unauthorized
 from app.users import service
@@ -16,6 +17,7 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 async def current_user(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
@@ -27,6 +29,7 @@ async def current_user(
             "The token is invalid, expired or revoked.",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    await ratelimit.enforce(request, secret=credentials.credentials)  # after 401, before 404
     return user
 
 

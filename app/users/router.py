@@ -17,7 +17,7 @@ from app.core.pagination import (
 )
 from app.core.schemas import Page, PathId
 from app.users import service
-from app.users.auth import AdminUser, CurrentUser
+from app.users.auth import AdminUser, CurrentUser, require_roles
 from app.users.models import Role, User
 from app.users.schemas import TokenCreate, TokenCreated, TokenOut, UserCreate, UserOut, UserUpdate
 
@@ -40,6 +40,16 @@ async def _admin_target(actor: CurrentUser, target: Target) -> User:
 async def _own_or_admin_target(actor: CurrentUser, target: Target) -> User:
     service.ensure_admin_or_self(actor, target.id)
     return target
+
+
+async def _readable_target(actor: CurrentUser, target: Target) -> User:
+    """Security reads everything (DESIGN.md), users included; others read only themselves."""
+    if actor.role is not Role.SECURITY:
+        service.ensure_admin_or_self(actor, target.id)
+    return target
+
+
+Reader = Annotated[User, require_roles(Role.ADMIN, Role.SECURITY)]
 
 
 @router.get("/me", summary="The calling user")
@@ -72,12 +82,14 @@ async def create_user(
     )
 
 
-@router.get("/users", summary="List users (admin)", responses=error_responses(400, 403, 422))
+@router.get(
+    "/users", summary="List users (admin, security)", responses=error_responses(400, 403, 422)
+)
 async def list_users(
     request: Request,
     response: Response,
     session: SessionDep,
-    actor: AdminUser,
+    actor: Reader,
     limit: Limit = 50,
     cursor: Cursor = None,
     role: Annotated[Role | None, Query()] = None,
@@ -88,11 +100,11 @@ async def list_users(
 
 
 @router.get(
-    "/users/{user_id}", summary="One user (admin, or yourself)", responses=error_responses(403, 404)
+    "/users/{user_id}",
+    summary="One user (admin, security, or yourself)",
+    responses=error_responses(403, 404),
 )
-async def get_user(
-    user: Annotated[User, Depends(_own_or_admin_target)], response: Response
-) -> UserOut:
+async def get_user(user: Annotated[User, Depends(_readable_target)], response: Response) -> UserOut:
     set_etag(response, user.version)
     return UserOut.model_validate(user)
 
