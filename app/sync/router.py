@@ -31,8 +31,8 @@ from app.sync.schemas import (
     LinkCreate,
     LinkOut,
 )
-from app.users.auth import CurrentUser, ITUser
-from app.users.models import Role
+from app.users.auth import CurrentUser, ITUser, require_roles
+from app.users.models import Role, User
 from app.users.service import ensure_role
 
 router = APIRouter(prefix="/api/v1", tags=["integrations"], responses=error_responses(401))
@@ -57,6 +57,19 @@ async def _integration(
 
 
 ManagedIntegration = Annotated[Integration, Depends(_integration)]
+# DESIGN.md: security reads everything (never a credential: those are write-only).
+READERS = (Role.IT, Role.ADMIN, Role.SECURITY)
+
+
+async def _readable_integration(
+    actor: CurrentUser, integration_id: PathId, session: SessionDep
+) -> Integration:
+    integration = await service.get_integration(session, integration_id=integration_id)
+    ensure_role(actor, *READERS)
+    return integration
+
+
+ReadableIntegration = Annotated[Integration, Depends(_readable_integration)]
 
 
 async def _item(actor: CurrentUser, item_id: PathId, session: SessionDep) -> BacklogItem:
@@ -108,10 +121,12 @@ async def create_integration(
 
 
 @router.get(
-    "/integrations", summary="List integrations (IT)", responses=error_responses(400, 403, 422)
+    "/integrations",
+    summary="List integrations (IT; security reads)",
+    responses=error_responses(400, 403, 422),
 )
 async def list_integrations(
-    actor: ITUser,
+    actor: Annotated[User, require_roles(*READERS)],
     request: Request,
     response: Response,
     session: SessionDep,
@@ -126,10 +141,10 @@ async def list_integrations(
 
 @router.get(
     "/integrations/{integration_id}",
-    summary="One integration (IT); credentials are never shown",
+    summary="One integration (IT; security reads); credentials are never shown",
     responses=error_responses(403, 404),
 )
-async def get_integration(integration: ManagedIntegration, response: Response) -> IntegrationOut:
+async def get_integration(integration: ReadableIntegration, response: Response) -> IntegrationOut:
     set_etag(response, integration.version)
     return service.integration_out(integration)
 
@@ -197,11 +212,11 @@ async def import_issues(
 
 @router.get(
     "/integrations/{integration_id}/jobs",
-    summary="Outbox jobs of an integration, e.g. `?state=failed` (IT)",
+    summary="Outbox jobs of an integration, e.g. `?state=failed` (IT; security reads)",
     responses=error_responses(400, 403, 404, 422),
 )
 async def list_jobs(
-    integration: ManagedIntegration,
+    integration: ReadableIntegration,
     request: Request,
     response: Response,
     session: SessionDep,

@@ -110,14 +110,21 @@ async def _managed(actor: CurrentUser, integration_id: PathId, session: SessionD
     return integration
 
 
+async def _readable(actor: CurrentUser, integration_id: PathId, session: SessionDep) -> Integration:
+    """Security reads everything (DESIGN.md); a delivery's body is never shown."""
+    integration = await sync_service.get_integration(session, integration_id=integration_id)
+    ensure_role(actor, Role.IT, Role.ADMIN, Role.SECURITY)
+    return integration
+
+
 @router.get(
     "/integrations/{integration_id}/deliveries",
     tags=["integrations"],
-    summary="What arrived by webhook, and what became of it (IT)",
+    summary="What arrived by webhook, and what became of it (IT; security reads)",
     responses=error_responses(400, 401, 403, 404, 422),
 )
 async def list_deliveries(
-    integration: Annotated[Integration, Depends(_managed)],
+    integration: Annotated[Integration, Depends(_readable)],
     request: Request,
     response: Response,
     session: SessionDep,

@@ -45,6 +45,7 @@ from tests.core.test_route_table import PUBLIC, ROUTES, SIGNED
 M, IT, S, A = Role.MARKETING, Role.IT, Role.SECURITY, Role.ADMIN
 EVERYONE = frozenset(Role)
 IT_ADMIN = frozenset({IT, A})
+IT_ADMIN_SECURITY = frozenset({IT, A, S})
 ADMIN = frozenset({A})
 NOBODY: frozenset[Role] = frozenset()
 HOOK_SECRET = "matrix-hook-secret"
@@ -390,21 +391,25 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PATCH", "/api/v1/suppliers/{supplier_id}"): Rule(
         on_supplier({"contact": "ops@acme.example"}), IT_ADMIN
     ),
-    # integrations: IT's alone. DESIGN.md's "security: read everything" would let security
-    # read these too; the code (app/sync, app/webhooks) says IT and admins only (reported)
-    ("GET", "/api/v1/integrations"): Rule(fixed("/integrations"), IT_ADMIN),
+    # integrations: IT's to manage; security reads them (DESIGN.md: security reads everything)
+    ("GET", "/api/v1/integrations"): Rule(fixed("/integrations"), IT_ADMIN_SECURITY),
     ("POST", "/api/v1/integrations"): Rule(fixed("/integrations", GITHUB), IT_ADMIN),
-    ("GET", "/api/v1/integrations/{integration_id}"): Rule(on_integration(), IT_ADMIN),
+    ("GET", "/api/v1/integrations/{integration_id}"): Rule(on_integration(), IT_ADMIN_SECURITY),
     ("PATCH", "/api/v1/integrations/{integration_id}"): Rule(
         on_integration("", {"enabled": False}), IT_ADMIN
     ),
     ("POST", "/api/v1/integrations/{integration_id}/test"): Rule(on_integration("/test"), IT_ADMIN),
-    ("GET", "/api/v1/integrations/{integration_id}/jobs"): Rule(on_integration("/jobs"), IT_ADMIN),
+    ("GET", "/api/v1/integrations/{integration_id}/jobs"): Rule(
+        on_integration("/jobs"), IT_ADMIN_SECURITY
+    ),
+    ("POST", "/api/v1/integrations/{integration_id}/import"): Rule(
+        on_integration("/import"), IT_ADMIN
+    ),
     ("POST", "/api/v1/integrations/{integration_id}/jobs/{job_id}/retry"): Rule(
         _job_retry, IT_ADMIN
     ),
     ("GET", "/api/v1/integrations/{integration_id}/deliveries"): Rule(
-        on_integration("/deliveries"), IT_ADMIN
+        on_integration("/deliveries"), IT_ADMIN_SECURITY
     ),
     ("POST", "/api/v1/integrations/{integration_id}/deliveries/{delivery_id}/replay"): Rule(
         _delivery_replay, IT_ADMIN
