@@ -7,7 +7,8 @@ and every error `application/problem+json` with `type`, `title` and `status`.
 
 `BB_FUZZ_EXAMPLES` (default 100) is the number of generated examples per operation, shared
 out over the roles; `BB_FUZZ_PHASES` (default `examples,fuzzing`) adds schemathesis' other
-phases, e.g. `examples,coverage,fuzzing` for its boundary-value cases (several minutes).
+phases, e.g. `examples,coverage,fuzzing` for its boundary-value cases (several minutes);
+`BB_FUZZ_BACKENDS` (default `sqlite`) and `BB_FUZZ_SCENARIOS` (stateful, default 25 per role).
 Generation is derandomized: the same spec and code give the same cases on every run.
 """
 
@@ -55,7 +56,7 @@ BACKENDS = os.environ.get("BB_FUZZ_BACKENDS", "sqlite").split(",")
 PER_ROLE = math.ceil(EXAMPLES / len(Role))
 WEBHOOKS = r"^/api/v1/webhooks/"
 UNAUTHENTICATED = r"^/(healthz|readyz|metrics|api/v1/webhooks/.*)$"
-SEEDED_IDS = 8  # the demo data fills ids 1..8 of every table (more for some)
+SEEDED_IDS = 8  # most demo tables fill ids 1..8 or more; the rest (integrations, links) fewer
 
 
 def _config(examples: int) -> schemathesis.Config:
