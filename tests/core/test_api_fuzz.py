@@ -30,9 +30,11 @@ from schemathesis.core import NOT_SET
 from schemathesis.generation.stateful.state_machine import APIStateMachine
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ensure_resource_availability,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    use_after_free,
 )
 
 from app.users.models import Role
@@ -56,6 +58,7 @@ BACKENDS = os.environ.get("BB_FUZZ_BACKENDS", "sqlite").split(",")
 PER_ROLE = math.ceil(EXAMPLES / len(Role))
 WEBHOOKS = r"^/api/v1/webhooks/"
 UNAUTHENTICATED = r"^/(healthz|readyz|metrics|api/v1/webhooks/.*)$"
+MAX_ID = 2**31 - 1  # ids out of range stay so: invalid input must stay invalid
 SEEDED_IDS = 8  # most demo tables fill ids 1..8 or more; the rest (integrations, links) fewer
 
 
@@ -85,7 +88,7 @@ def _seeded_ids(path_parameters: dict[str, Any] | None) -> dict[str, Any] | None
     if not isinstance(path_parameters, dict):  # e.g. no path parameters at all
         return path_parameters
     return {
-        name: 1 + value % SEEDED_IDS if type(value) is int and value > 0 else value
+        name: 1 + value % SEEDED_IDS if type(value) is int and 0 < value <= MAX_ID else value
         for name, value in path_parameters.items()
     }
 
@@ -175,7 +178,8 @@ StatefulBase = _stateful()
 @pytest.mark.parametrize("role", list(Role), ids=str)
 def test_stateful_workflows_with_each_role(target: FuzzTarget, role: Role) -> None:
     """Sequences that feed one response's ids into the next call (links inferred by schemathesis
-    from the schemas: POST /items → GET/PATCH /items/{item_id} and so on)."""
+    from the schemas: POST /items → GET/PATCH /items/{item_id} and so on); besides the checks
+    above, what was created must be found and what was deleted must be gone."""
 
     class Workflow(StatefulBase):  # type: ignore[misc, valid-type]
         def setup(self) -> None:
@@ -195,7 +199,8 @@ def test_stateful_workflows_with_each_role(target: FuzzTarget, role: Role) -> No
             additional_checks: list[Any] | None = None,
             **kwargs: Any,
         ) -> None:
-            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+            checks = [*CHECKS, use_after_free, ensure_resource_availability]
+            case.validate_response(response, checks=checks, transport_kwargs=kwargs)
 
     Workflow.run(
         settings=hypothesis.settings(
