@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=API_DESCRIPTION,
         lifespan=_lifespan(settings),
-        responses=error_responses(500),
+        responses=error_responses(400, 500),  # 400: malformed JSON, NUL in the query
         dependencies=[Depends(reject_nul_query)],
     )
     app.state.settings = settings

@@ -1,5 +1,6 @@
 """The OpenAPI document, with error responses described as problem+json only."""
 
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
@@ -31,6 +32,9 @@ def problem_only_openapi(app: FastAPI) -> dict[str, Any]:
         for operation in path_item.values():
             if operation.get("security"):  # bearer-token routes are rate-limited per token
                 operation.setdefault("responses", {})["429"] = dict(_RATE_LIMITED)
+            if "requestBody" in operation:  # the body-size limit is middleware's, before any route
+                too_large = {"description": HTTPStatus.REQUEST_ENTITY_TOO_LARGE.phrase}
+                operation["responses"].setdefault("413", too_large)
             for status, response in operation.get("responses", {}).items():
                 if status.startswith(("4", "5")):
                     response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}
