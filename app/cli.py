@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,8 @@ from app.users.models import Role
 from app.users.schemas import UserCreate
 
 T = TypeVar("T")
+# How `serve` runs uvicorn (bench/refapps.py serves its reference apps the same way).
+UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "access_log": False, "proxy_headers": False}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -143,9 +145,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
+        **UVICORN_OPTIONS,
     )
     return 0
 
