@@ -373,6 +373,8 @@ async def measure_database(
             ]
             results: dict[str, Any] = {"items": fixture.items, "workloads": {}}
             for name in WORKLOADS:
+                if args.only and name not in args.only and not name.startswith("ref_"):
+                    continue
                 url = a_url if name == "ref_a" else b_url if name.startswith("ref_b") else app_url
                 file = work / f"{name}.txt"
                 file.write_text("\n".join(lines[name]) + "\n")
@@ -396,6 +398,8 @@ def table(result: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, label in WORKLOADS.items():
+        if name not in runs:
+            continue
         loaded, alone = runs[name]["loaded"], runs[name]["unloaded"]
         ref_b = runs["ref_b_deep" if name == "page_deep" else "ref_b"]["loaded"]["rps"]
         rows.append(
@@ -414,6 +418,8 @@ def scaling(small: dict[str, Any], large: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, label in WORKLOADS.items():
+        if name not in small["workloads"]:
+            continue
         s, big = small["workloads"][name], large["workloads"][name]
         p50s, p50l = s["unloaded"]["p50"], big["unloaded"]["p50"]
         p99s, p99l = s["loaded"]["p99"], big["loaded"]["p99"]
@@ -444,6 +450,9 @@ async def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--results", type=Path)
     parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument(
+        "--only", type=lambda text: text.split(","), help="these workloads (and the references)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
