@@ -259,11 +259,19 @@ class Servers:
         }
         self.ports: dict[str, int] = {}
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.pids: dict[str, int] = {}
 
     def start(self, name: str, command: list[str]) -> str:
         self.ports[name] = port = free_port()
-        self.processes.append(subprocess.Popen([*command, "--port", str(port)], env=self.env))
+        process = subprocess.Popen([*command, "--port", str(port)], env=self.env)
+        self.processes.append(process)
+        self.pids[f"http://127.0.0.1:{port}"] = process.pid
         return f"http://127.0.0.1:{port}"
+
+    def cpu_seconds(self, url: str) -> float:
+        """User + system CPU time of the server at `url` so far (one worker: one process)."""
+        fields = Path(f"/proc/{self.pids[url]}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         for process in self.processes:
@@ -380,10 +388,15 @@ async def measure_database(
                 file.write_text("\n".join(lines[name]) + "\n")
                 for line in lines[name][:1] if name != "mix" else []:
                     await check_once(url, line)
+                cpu = servers.cpu_seconds(url)
                 loaded = wrk(url, file, connections=args.connections, seconds=args.duration)
+                loaded["cpu_ms"] = (servers.cpu_seconds(url) - cpu) * 1000 / loaded["requests"]
                 unloaded = wrk(url, file, connections=1, seconds=args.duration / 2)
                 results["workloads"][name] = {"loaded": loaded, "unloaded": unloaded}
-                log(f"{name}: {loaded['rps']:.0f} req/s loaded, p50 {unloaded['p50']:.2f} ms alone")
+                log(
+                    f"{name}: {loaded['rps']:.0f} req/s loaded, {loaded['cpu_ms']:.2f} ms CPU"
+                    f" per request, p50 {unloaded['p50']:.2f} ms alone"
+                )
         finally:
             servers.stop()
     return results
@@ -394,8 +407,8 @@ def table(result: dict[str, Any]) -> str:
     a, b = runs["ref_a"]["loaded"]["rps"], runs["ref_b"]["loaded"]["rps"]
     rows = [
         "| workload | req/s (32 conn) | x (a) | x (b) | p50 / p99 loaded (ms) "
-        "| p50 / p99 unloaded (ms) | non-2xx |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| p50 / p99 unloaded (ms) | server CPU ms/req | non-2xx |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, label in WORKLOADS.items():
         if name not in runs:
@@ -406,7 +419,7 @@ def table(result: dict[str, Any]) -> str:
             f"| {label} | {loaded['rps']:.0f} | {loaded['rps'] / a:.2f} | "
             f"{loaded['rps'] / (ref_b if name != 'ref_b' else b):.2f} | "
             f"{loaded['p50']:.2f} / {loaded['p99']:.2f} | {alone['p50']:.2f} / {alone['p99']:.2f} "
-            f"| {loaded['non2xx'] + alone['non2xx']} |"
+            f"| {loaded['cpu_ms']:.2f} | {loaded['non2xx'] + alone['non2xx']} |"
         )
     return "\n".join(rows)
 
