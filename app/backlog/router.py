@@ -139,10 +139,14 @@ async def get_item(
 
 
 async def _committed(session: SessionDep, item_id: PathId, response: Response) -> ItemOut:
-    await session.commit()
+    """Commit and answer with the item as committed: read after the flush, in the same
+    transaction (not in a second one after the commit), then commit before answering."""
+    await session.flush()
     item = await service.get_item(session, item_id=item_id)
+    answer = (await items_out(session, [item]))[0]
+    await session.commit()
     set_etag(response, item.version)
-    return (await items_out(session, [item]))[0]
+    return answer
 
 
 @router.patch(
