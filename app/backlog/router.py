@@ -14,7 +14,7 @@ from app.backlog.schemas import (
     ItemUpdate,
     MoveIn,
 )
-from app.backlog.views import item_out, items_out
+from app.backlog.views import item_out, items_out, listed_items_out
 from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.etag import IfMatch, check_if_match, etag, set_etag
@@ -124,7 +124,7 @@ async def list_items(
         session, filters=filters, sort=sort, limit=limit, cursor=cursor
     )
     set_next_link(request, response, next_cursor)
-    return Page[ItemOut](items=await items_out(session, items), next_cursor=next_cursor)
+    return Page[ItemOut](items=await listed_items_out(session, items), next_cursor=next_cursor)
 
 
 @router.get("/items/{item_id}", summary="One backlog item", responses=error_responses(404))

@@ -53,3 +53,10 @@ async def items_out(session: AsyncSession, items: Sequence[BacklogItem]) -> list
     rollup = await rollups(session, items)
     links = await links_by_item(session, [item.id for item in items])
     return [item_out(item, rollup, links[item.id]) for item in items]
+
+
+async def listed_items_out(session: AsyncSession, items: Sequence[BacklogItem]) -> list[ItemOut]:
+    """`items_out` for items read by `service.list_items`, whose roll-ups came with them."""
+    rollup = {item.id: item.rollup_points for item in items if item.rollup_points is not None}
+    links = await links_by_item(session, [item.id for item in items])
+    return [item_out(item, rollup, links[item.id]) for item in items]
