@@ -444,6 +444,40 @@ def scaling(small: dict[str, Any], large: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def targets(small: dict[str, Any], large: dict[str, Any]) -> str:
+    """Issue #9's targets, judged on the largest database (scaling: against the smallest)."""
+    runs = large["workloads"]
+    a = runs["ref_a"]["loaded"]["rps"]
+    checks: list[tuple[str, float, str, bool]] = []
+
+    def rps(name: str) -> float:
+        return float(runs[name]["loaded"]["rps"])
+
+    def p50(name: str) -> float:
+        return float(runs[name]["unloaded"]["p50"])
+
+    for page, ref in (("page_first", "ref_b"), ("page_deep", "ref_b_deep")):
+        if page in runs:
+            checks.append((f"{page} >= 0.33x (a)", rps(page) / a, "x", rps(page) / a >= 0.33))
+            ratio = rps(page) / rps(ref)
+            checks.append((f"{page} >= 0.8x (b)", ratio, "x", ratio >= 0.8))
+            checks.append((f"{page} unloaded p50 <= 2 ms", p50(page), "ms", p50(page) <= 2))
+    for name in ("item_create", "item_move", "request_submit"):
+        if name in runs:
+            checks.append((f"{name} unloaded p50 <= 5 ms", p50(name), "ms", p50(name) <= 5))
+    if "webhook" in runs:
+        ratio = rps("webhook") / a
+        checks.append(("webhook >= 0.3x (a)", ratio, "x", ratio >= 0.3))
+    for name in runs:
+        if not name.startswith("ref_") and name in small["workloads"]:
+            ratio = p50(name) / small["workloads"][name]["unloaded"]["p50"]
+            label = f"{name} unloaded p50 {_n(large['items'])} / {_n(small['items'])} <= 1.5x"
+            checks.append((label, ratio, "x", ratio <= 1.5))
+    rows = ["| target | measured | met |", "|---|---:|---|"]
+    rows += [f"| {t} | {v:.2f} {unit} | {'yes' if ok else '**no**'} |" for t, v, unit, ok in checks]
+    return "\n".join(rows)
+
+
 def _revision() -> str:
     done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     return done.stdout.strip()
@@ -485,9 +519,14 @@ async def main() -> None:
     out = [f"{meta}"]
     for url, result in results.items():
         out += ["", f"### {url} ({_n(result['items'])} items)", "", table(result)]
-    by_size = sorted(results.values(), key=lambda r: r["items"])
-    if len(by_size) > 1:
-        out += ["", "### largest / smallest", "", scaling(by_size[0], by_size[-1])]
+    for backend in ("postgresql", "sqlite"):
+        runs = [r for url, r in results.items() if url.startswith(backend)]
+        by_size = sorted(runs, key=lambda r: r["items"])
+        if len(by_size) > 1:
+            small, large = by_size[0], by_size[-1]
+            title = f"{backend}: {_n(large['items'])} against {_n(small['items'])}"
+            out += ["", f"### {title}", "", scaling(small, large)]
+            out += ["", f"### {backend}: targets of issue #9", "", targets(small, large)]
     sys.stdout.write("\n".join(out) + "\n")
     if args.results:
         args.results.write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
