@@ -62,10 +62,18 @@ def by_package(c_profile: cProfile.Profile, requests: int) -> str:
             package = Path(file).name if file != "~" else "<builtins>"
         packages[package] = packages.get(package, 0.0) + own
         functions.append((own, f"{package}:{line} {name}"))
+    cumulative = {
+        f"{Path(file).name}:{name}": total
+        for (file, _, name), (_, _, _, total, _) in stats.stats.items()  # type: ignore[attr-defined]
+        if "/app/" in file or name in ("solve_dependencies", "serialize_response")
+    }
     lines = [f"{own / requests * 1000:7.3f} ms  {package}" for package, own in packages.items()]
     lines.sort(reverse=True)
     top = sorted(functions, reverse=True)[:40]
     lines += ["", *(f"{own / requests * 1000:7.3f} ms  {where}" for own, where in top)]
+    spans = sorted(((total, where) for where, total in cumulative.items()), reverse=True)[:30]
+    lines += ["", "cumulative (app functions):"]
+    lines += [f"{total / requests * 1000:7.3f} ms  {where}" for total, where in spans]
     return "\n".join(lines[:40] + lines[len(packages) :]) + "\n"
 
 
