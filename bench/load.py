@@ -77,7 +77,7 @@ WORKLOADS = {  # name: what it is (reference rows first)
     "request_submit": "request submit",
     "sprint_report": "sprint report",
     "webhook": "webhook ingest (signed GitHub)",
-    "mix": "mix (weights below)",
+    "mix": "mix",
 }
 MIX = {
     "page_first": 30,
