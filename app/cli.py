@@ -26,6 +26,8 @@ from app.users.models import Role
 from app.users.schemas import UserCreate
 
 T = TypeVar("T")
+# How `serve` runs uvicorn (bench/refapps.py serves its reference apps the same way).
+UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "access_log": False, "proxy_headers": False}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -169,9 +171,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         timeout_keep_alive=args.timeout_keep_alive,
         limit_concurrency=args.limit_concurrency,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
+        **UVICORN_OPTIONS,
     )
     return 0
 

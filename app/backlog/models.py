@@ -4,7 +4,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, query_expression
 
 from app.core.db import Base, str_enum, utcnow
 from app.requests.models import DataClassification, Impact
@@ -71,6 +71,9 @@ class BacklogItem(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer)
+    # Epics: the sum of their children's points; filled only by queries that ask for it
+    # (`with_expression`, see `service.WITH_ROLLUP`), None otherwise.
+    rollup_points: Mapped[int | None] = query_expression()
 
     __mapper_args__: dict[str, Any] = {"version_id_col": version}  # noqa: RUF012
     __table_args__ = (

@@ -14,7 +14,7 @@ from app.backlog.schemas import (
     ItemUpdate,
     MoveIn,
 )
-from app.backlog.views import item_out, items_out
+from app.backlog.views import item_out, items_out, listed_items_out
 from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.etag import IfMatch, check_if_match, etag, set_etag
@@ -124,7 +124,7 @@ async def list_items(
         session, filters=filters, sort=sort, limit=limit, cursor=cursor
     )
     set_next_link(request, response, next_cursor)
-    return Page[ItemOut](items=await items_out(session, items), next_cursor=next_cursor)
+    return Page[ItemOut](items=await listed_items_out(session, items), next_cursor=next_cursor)
 
 
 @router.get("/items/{item_id}", summary="One backlog item", responses=error_responses(404))
@@ -139,10 +139,14 @@ async def get_item(
 
 
 async def _committed(session: SessionDep, item_id: PathId, response: Response) -> ItemOut:
-    await session.commit()
+    """Commit and answer with the item as committed: read after the flush, in the same
+    transaction (not in a second one after the commit), then commit before answering."""
+    await session.flush()
     item = await service.get_item(session, item_id=item_id)
+    answer = (await items_out(session, [item]))[0]
+    await session.commit()
     set_etag(response, item.version)
-    return (await items_out(session, [item]))[0]
+    return answer
 
 
 @router.patch(

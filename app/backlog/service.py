@@ -4,9 +4,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased, with_expression
 
 from app.backlog import delivery, ranking, readiness
 from app.backlog.models import BacklogItem, ItemStatus, ItemType, compute_wsjf
@@ -252,12 +253,28 @@ async def _anchor(
     return anchor
 
 
+def _rollup_points() -> ColumnElement[int | None]:
+    """For an epic, the sum of its children's points (0 without any); None for other items."""
+    child = aliased(BacklogItem)
+    children = (
+        select(func.coalesce(func.sum(child.story_points), 0))
+        .where(child.parent_id == BacklogItem.id)
+        .scalar_subquery()
+    )
+    return case((BacklogItem.type == ItemType.EPIC, children), else_=None)
+
+
+# The page's epic roll-ups in the page query itself (one round trip fewer per page).
+WITH_ROLLUP = with_expression(BacklogItem.rollup_points, _rollup_points())
+
+
 async def list_items(
     session: AsyncSession, *, filters: dict[str, Any], sort: str, limit: int, cursor: str | None
 ) -> tuple[list[BacklogItem], str | None]:
+    """A page of items, each with `rollup_points` filled."""
     keyset = Keyset.parse(sort, SORTS, tie_breaker=BacklogItem.id)
     dialect = session.get_bind().dialect.name
-    query = filtered(select(BacklogItem), **filters, dialect=dialect)
+    query = filtered(select(BacklogItem).options(WITH_ROLLUP), **filters, dialect=dialect)
     return await keyset_page(session, query, keyset=keyset, limit=limit, cursor=cursor)
 
 

@@ -25,12 +25,22 @@ async def rollups(session: AsyncSession, items: Sequence[BacklogItem]) -> dict[i
     return {epic_id: sums.get(epic_id, 0) for epic_id in epic_ids}
 
 
+_COLUMNS = tuple(column.key for column in BacklogItem.__table__.columns)
+
+
+def _columns(item: BacklogItem) -> dict[str, Any]:
+    """The item's column values; loaded ones straight from the instance's `__dict__` (the
+    hot path of every list: 50 x 29 attribute descriptors cost more than the page query)."""
+    loaded = item.__dict__
+    return {key: loaded[key] if key in loaded else getattr(item, key) for key in _COLUMNS}
+
+
 def item_out(
     item: BacklogItem, rollup: dict[int, int], links: list[dict[str, Any]] | None = None
 ) -> ItemOut:
     return ItemOut.model_validate(
         {
-            **{column.key: getattr(item, column.key) for column in BacklogItem.__table__.columns},
+            **_columns(item),
             "key": item.key,
             "security_review_required": item.review_required,
             "rollup_points": rollup.get(item.id),
@@ -41,5 +51,12 @@ def item_out(
 
 async def items_out(session: AsyncSession, items: Sequence[BacklogItem]) -> list[ItemOut]:
     rollup = await rollups(session, items)
+    links = await links_by_item(session, [item.id for item in items])
+    return [item_out(item, rollup, links[item.id]) for item in items]
+
+
+async def listed_items_out(session: AsyncSession, items: Sequence[BacklogItem]) -> list[ItemOut]:
+    """`items_out` for items read by `service.list_items`, whose roll-ups came with them."""
+    rollup = {item.id: item.rollup_points for item in items if item.rollup_points is not None}
     links = await links_by_item(session, [item.id for item in items])
     return [item_out(item, rollup, links[item.id]) for item in items]

@@ -1,5 +1,6 @@
 """Async engine, declarative base and the one-session-per-request dependency."""
 
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -8,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Enum, MetaData, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,6 +31,8 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+PING_AFTER_IDLE_S = 1.0
+_IDLE_SINCE = "bb_idle_since"
 SQLITE_BEGIN_OPTION = "sqlite_begin"
 # Execution options for read-mostly work; a no-op on PostgreSQL.
 READ_ONLY = {SQLITE_BEGIN_OPTION: "DEFERRED"}
@@ -101,13 +105,39 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Pessimistic disconnect handling for connections that sat idle in the pool.
+
+    `pool_pre_ping` costs a round trip on every checkout, that is on every request. A
+    connection that was checked in less than `PING_AFTER_IDLE_S` ago was working then, so it is
+    handed out as it is; an older one is pinged first and, if the ping fails, replaced (the
+    pool retries the checkout on `DisconnectionError`), as `pool_pre_ping` would.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return  # new, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("the pooled connection is gone") from exc
+
+
 def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     url = async_database_url(database_url)
     if is_sqlite_url(url):
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    _ping_when_idle(engine)
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -115,11 +145,19 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 class Sessionmakers:
-    """Sessions for writing requests, and for reading ones (GET/HEAD)."""
+    """Sessions for writing requests, and for reading ones (GET/HEAD).
+
+    On PostgreSQL a reading session runs in autocommit: under READ COMMITTED every statement
+    takes its own snapshot anyway, so a transaction around a GET's reads bought only a BEGIN
+    and a ROLLBACK round trip. (A token's `last_used_at` touch commits at once either way.)
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.write = make_sessionmaker(engine)
-        self.read = make_sessionmaker(engine.execution_options(**READ_ONLY))
+        reading = (
+            READ_ONLY if engine.dialect.name == "sqlite" else {"isolation_level": "AUTOCOMMIT"}
+        )
+        self.read = make_sessionmaker(engine.execution_options(**reading))
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -6,7 +6,6 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound
@@ -187,32 +186,37 @@ async def revoke_token(session: AsyncSession, *, token_id: int, actor: User) -> 
 async def authenticate(session: AsyncSession, *, secret: str) -> User | None:
     """The active user a valid, unexpired, unrevoked token belongs to, or None."""
     now = utcnow()
-    token = await session.scalar(
-        select(ApiToken)
-        .options(joinedload(ApiToken.user))
-        .where(ApiToken.token_hash == hash_token(secret))
-    )
-    if token is None or token.revoked_at is not None or token.expires_at <= now:
+    found = (
+        await session.execute(
+            select(
+                User, ApiToken.id, ApiToken.revoked_at, ApiToken.expires_at, ApiToken.last_used_at
+            )
+            .join(ApiToken, ApiToken.user_id == User.id)
+            .where(ApiToken.token_hash == hash_token(secret))
+        )
+    ).first()
+    if found is None:
         return None
-    if not token.user.active:
+    user, token_id, revoked_at, expires_at, last_used_at = found
+    if revoked_at is not None or expires_at <= now or not user.active:
         return None
-    if _stale(token.last_used_at, now):
-        return await _touch(session, token=token, now=now)
-    return token.user
+    if _stale(last_used_at, now):
+        return await _touch(session, token_id=token_id, user=user, now=now)
+    return user
 
 
-async def _touch(session: AsyncSession, *, token: ApiToken, now: datetime) -> User:
+async def _touch(session: AsyncSession, *, token_id: int, user: User, now: datetime) -> User:
     """Record `last_used_at` in its own short transaction; best effort, never fails a call."""
-    user_id = token.user_id
+    user_id = user.id
     try:
         await session.execute(
-            update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
+            update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
         )
         await session.commit()
     except OperationalError:  # SQLite: a read snapshot could not become a write; next time
         await session.rollback()
         return await get_user(session, user_id=user_id)
-    return token.user
+    return user
 
 
 def _stale(last_used_at: datetime | None, now: datetime) -> bool:

@@ -62,7 +62,7 @@ async def github_delivery(
     service.parse(body)
     if x_github_event == "ping":
         return JSONResponse({"ok": True}, status_code=200)
-    delivery, new = await service.store(
+    stored_id, new = await service.store(
         session,
         integration=integration,
         delivery_id=x_github_delivery,
@@ -70,7 +70,7 @@ async def github_delivery(
         body=body,
     )
     await session.commit()
-    return _answer(delivery.id, new)
+    return _answer(stored_id, new)
 
 
 @router.post(
@@ -97,11 +97,11 @@ async def jira_delivery(
     payload = service.parse(body)
     event = str(payload.get("webhookEvent", "unknown")) if isinstance(payload, dict) else "unknown"
     delivery_id = service.jira_delivery_id(x_atlassian_webhook_identifier, body)
-    delivery, new = await service.store(
+    stored_id, new = await service.store(
         session, integration=integration, delivery_id=delivery_id, event=event, body=body
     )
     await session.commit()
-    return _answer(delivery.id, new)
+    return _answer(stored_id, new)
 
 
 async def _managed(actor: CurrentUser, integration_id: PathId, session: SessionDep) -> Integration:

@@ -1,0 +1,139 @@
+"""Profile one request path in-process with pyinstrument (the `bench` extra).
+
+    python bench/hotpath.py --database-url postgresql://postgres@127.0.0.1/bench_perf_1m \
+        [--path '/api/v1/items?sprint_id=none&limit=50'] [--method POST --body '{...}'] \
+        [--token-user bench-it-1] [--requests 500]
+
+`--cpu` measures CPU time per request (client and server: one process) without a profiler,
+the measure least moved by other work on the machine; with PYTHONPATH set to an exported
+revision (`git archive REV app migrations`) it measures that revision.
+
+Runs the real app (create_app, its lifespan, all middleware) behind httpx's ASGI transport,
+so everything but uvicorn's HTTP parsing is in the profile. Prints pyinstrument's text report
+and the mean time per request.
+"""
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from pyinstrument import Profiler
+
+from app.core.config import Settings
+from app.core.db import make_engine, make_sessionmaker
+from app.main import create_app
+from app.users import service as users_service
+
+
+async def token_for(database_url: str, user: str) -> str:
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            found = await users_service.get_user_by_name(session, name=user)
+            _, secret = await users_service.create_token(
+                session, user=found, name="bench-profile", ttl=timedelta(days=1)
+            )
+            await session.commit()
+            return secret
+    finally:
+        await engine.dispose()
+
+
+def by_package(c_profile: cProfile.Profile, requests: int) -> str:
+    """Own (not cumulative) time per request, by top-level package, then the top functions."""
+    stats = pstats.Stats(c_profile)
+    packages: dict[str, float] = {}
+    functions: list[tuple[float, str]] = []
+    for (file, line, name), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        parts = Path(file).parts
+        if "site-packages" in parts:
+            package = parts[parts.index("site-packages") + 1]
+        elif "app" in parts:
+            package = "app/" + "/".join(parts[parts.index("app") + 1 :])
+        else:
+            package = Path(file).name if file != "~" else "<builtins>"
+        packages[package] = packages.get(package, 0.0) + own
+        functions.append((own, f"{package}:{line} {name}"))
+    cumulative = {
+        f"{Path(file).name}:{name}": total
+        for (file, _, name), (_, _, _, total, _) in stats.stats.items()  # type: ignore[attr-defined]
+        if "/app/" in file or name in ("solve_dependencies", "serialize_response")
+    }
+    lines = [f"{own / requests * 1000:7.3f} ms  {package}" for package, own in packages.items()]
+    lines.sort(reverse=True)
+    top = sorted(functions, reverse=True)[:40]
+    lines += ["", *(f"{own / requests * 1000:7.3f} ms  {where}" for own, where in top)]
+    spans = sorted(((total, where) for where, total in cumulative.items()), reverse=True)[:30]
+    lines += ["", "cumulative (app functions):"]
+    lines += [f"{total / requests * 1000:7.3f} ms  {where}" for total, where in spans]
+    return "\n".join(lines[:40] + lines[len(packages) :]) + "\n"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--path", default="/api/v1/items?sprint_id=none&limit=50")
+    parser.add_argument("--method", default="GET")
+    parser.add_argument("--body")
+    parser.add_argument("--token-user", default="bench-admin")
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument(
+        "--cpu", action="store_true", help="no profiler: CPU and wall time per request only"
+    )
+    parser.add_argument(
+        "--by-package", action="store_true", help="cProfile own time per package instead"
+    )
+    args = parser.parse_args()
+    token = await token_for(args.database_url, args.token_user)
+    key = SecretStr(Fernet.generate_key().decode())
+    app = create_app(Settings(database_url=args.database_url, log_level="WARNING", secret_key=key))
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+
+            async def call() -> None:
+                response = await client.request(
+                    args.method, args.path, headers=headers, content=args.body
+                )
+                if not response.is_success:
+                    raise SystemExit(f"{response.status_code}: {response.text[:300]}")
+
+            for _ in range(50):
+                await call()
+            if args.cpu:
+                cpu, started = time.process_time(), time.perf_counter()
+                for _ in range(args.requests):
+                    await call()
+                elapsed = time.perf_counter() - started
+                cpu_ms = (time.process_time() - cpu) / args.requests * 1000
+                sys.stdout.write(f"{cpu_ms:.3f} ms CPU per request (client included)\n")
+            elif args.by_package:
+                c_profile = cProfile.Profile(time.process_time)  # CPU, not waiting
+                started = time.perf_counter()
+                with c_profile:
+                    for _ in range(args.requests):
+                        await call()
+                elapsed = time.perf_counter() - started
+                sys.stdout.write(by_package(c_profile, args.requests))
+            else:
+                profiler = Profiler(interval=0.0002, async_mode="enabled")
+                started = time.perf_counter()
+                with profiler:
+                    for _ in range(args.requests):
+                        await call()
+                elapsed = time.perf_counter() - started
+                sys.stdout.write(profiler.output_text(unicode=True, show_all=False))
+    sys.stdout.write(f"\n{elapsed / args.requests * 1000:.2f} ms wall per request\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
