@@ -155,7 +155,12 @@ def free_port() -> int:
 
 def start_server(database_url: str, port: int) -> subprocess.Popen[bytes]:
     command = Path(sys.executable).parent / "backlog-bridge"
-    env = {**os.environ, "BB_DATABASE_URL": database_url, "BB_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "BB_DATABASE_URL": database_url,
+        "BB_LOG_LEVEL": "WARNING",
+        "BB_RATE_LIMIT": "999999999/60",
+    }
     return subprocess.Popen([str(command), "serve", "--port", str(port)], env=env)
 
 
