@@ -9,7 +9,7 @@ position, so nothing else moves. Repeated inserts at one spot make keys grow; pa
 from typing import Any, Literal
 
 from fractional_indexing import generate_key_between, generate_n_keys_between
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.backlog.models import BacklogItem
@@ -17,6 +17,15 @@ from app.backlog.models import BacklogItem
 MAX_RANK_LENGTH = 48
 REBALANCE_WINDOW = 16
 Position = Literal["top", "bottom"]
+BACKLOG_LOCKS = 0x6262  # advisory-lock namespace ("bb") of backlog ranking on PostgreSQL
+
+
+async def lock_backlog(session: AsyncSession, backlog: int) -> None:
+    """Rank writers of one backlog take turns until they commit (PostgreSQL; SQLite has one
+    writer anyway). Without it, concurrent appends compute the same key and all but one
+    fail on the unique (backlog, rank) index, which stays the arbiter."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(BACKLOG_LOCKS, backlog)))
 
 
 async def _neighbour(

@@ -106,6 +106,7 @@ async def _store_ranked(
 ) -> None:
     """Give the item a rank and flush it; a concurrent writer that took the same key makes us
     compute a fresh one (the unique (backlog, rank) index is the arbiter)."""
+    await ranking.lock_backlog(session, item.backlog)
     for attempt in range(RANK_RETRIES):
         item.rank = await rank()
         try:
@@ -216,6 +217,7 @@ async def move_item(
 ) -> BacklogItem:
     """Put the item at a new place in its backlog; writes this one row (rarely a few more)."""
     ensure_role(actor, Role.IT, Role.ADMIN)
+    await ranking.lock_backlog(session, item.backlog)  # before the anchor is read
     anchor_id = before_id if before_id is not None else after_id
     field = "before_id" if before_id is not None else "after_id"
     anchor = None if anchor_id is None else await _anchor(session, item, anchor_id, field)
