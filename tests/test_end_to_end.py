@@ -1,7 +1,9 @@
 """The real thing: `backlog-bridge serve` on a free port, a user made by the CLI, real HTTP."""
 
 import asyncio
+import http.server
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -342,3 +344,65 @@ async def test_sigterm_stops_a_worker_and_hands_back_the_jobs_it_had_not_started
             # the interrupted create waits out its lease (its outcome is unknown); the two
             # claimed jobs it never started are pending again, their attempt not counted
             assert await _jobs(url) == [("running", 1), ("pending", 0), ("pending", 0)]
+
+
+class _SlowTracker(http.server.BaseHTTPRequestHandler):
+    """Answers every GET after a pause: a request of ours that is still in flight."""
+
+    arrived = threading.Event()
+
+    def do_GET(self) -> None:
+        self.arrived.set()
+        time.sleep(1.5)
+        body = b'{"full_name": "acme/webshop"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def test_sigterm_lets_serve_finish_the_requests_in_flight(tmp_path: Path) -> None:
+    tracker = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowTracker)
+    threading.Thread(target=tracker.serve_forever, daemon=True).start()
+    env = {
+        **os.environ,
+        "BB_DATABASE_URL": f"sqlite:///{tmp_path / 'bb.db'}",
+        "BB_TRACKER_ALLOWED_HOSTS": "127.0.0.1",
+    }
+    token = _cli(env, "users", "create", "--name", "ops", "--role", "it").split()[-1]
+    port = _free_port()
+    server = subprocess.Popen(  # noqa: ASYNC220 (the server under test, started once)
+        [*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_until_serving(port, server)
+        async with AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}
+        ) as client:
+            created = await client.post(
+                "/api/v1/integrations",
+                json={
+                    "kind": "github",
+                    "name": "repo",
+                    "repository": "acme/webshop",
+                    "base_url": f"http://127.0.0.1:{tracker.server_port}",
+                    "auth": {"token": "ghp_x"},
+                },
+            )
+            check = asyncio.create_task(
+                client.post(f"/api/v1/integrations/{created.json()['id']}/test")
+            )
+            assert await asyncio.to_thread(_SlowTracker.arrived.wait, 10)
+            server.terminate()  # SIGTERM while the check waits for the tracker
+            answer = await check
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["ok"] is True
+        # uvicorn shuts down cleanly, then re-raises the signal it handled
+        assert server.wait(timeout=20) in (0, -signal.SIGTERM)
+    finally:
+        server.kill()
+        tracker.shutdown()

@@ -26,15 +26,19 @@ async def test_readyz_is_200_at_migration_head(api: AsyncClient, app: FastAPI) -
     assert resp.json()["schema"] == app.state.migration_head
 
 
-async def test_readyz_is_503_when_database_is_unreachable(app: FastAPI, api: AsyncClient) -> None:
+async def test_readyz_is_503_while_the_database_is_unreachable_and_200_once_back(
+    app: FastAPI, api: AsyncClient
+) -> None:
     dead = make_engine("postgresql://postgres@127.0.0.1:1/nothing")
-    app.state.engine = dead
+    alive, app.state.engine = app.state.engine, dead
     try:
         resp = await api.get("/readyz")
     finally:
+        app.state.engine = alive
         await dead.dispose()
     body = assert_problem(resp, 503, "not-ready")
     assert "unreachable" in str(body["detail"])
+    assert (await api.get("/readyz")).status_code == 200  # the database is back
 
 
 async def test_readyz_is_503_behind_head_and_200_ahead(database_url: str, tmp_path: Path) -> None:
