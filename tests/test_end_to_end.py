@@ -28,6 +28,17 @@ from tests.fakes import FakeGitHub, FakeGitHubServer
 CLI = [sys.executable, "-m", "app.cli"]
 
 
+def _github(base_url: str) -> dict[str, object]:
+    """A GitHub integration for acme/webshop at `base_url` (a fake on 127.0.0.1)."""
+    return {
+        "kind": "github",
+        "name": "repo",
+        "repository": "acme/webshop",
+        "base_url": base_url,
+        "auth": {"token": "ghp_e2e"},
+    }
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -123,13 +134,7 @@ async def test_linked_item_reaches_github_through_the_worker(
             async with AsyncClient(base_url=base_url, headers=headers) as client:
                 integration = await client.post(
                     "/api/v1/integrations",
-                    json={
-                        "kind": "github",
-                        "name": "repo",
-                        "repository": "acme/webshop",
-                        "base_url": fake.url,
-                        "auth": {"token": "ghp_e2e"},
-                    },
+                    json=_github(fake.url),
                 )
                 assert integration.status_code == 201, integration.text
                 item = (await client.post("/api/v1/items", json={"title": "Via HTTP"})).json()
@@ -220,13 +225,7 @@ async def _linked_over_http(
     ) as client:
         integration = await client.post(
             "/api/v1/integrations",
-            json={
-                "kind": "github",
-                "name": "repo",
-                "repository": "acme/webshop",
-                "base_url": fake_url,
-                "auth": {"token": "ghp_e2e"},
-            },
+            json=_github(fake_url),
         )
         ids = []
         for n in range(count):
@@ -385,13 +384,7 @@ async def test_sigterm_lets_serve_finish_the_requests_in_flight(tmp_path: Path) 
         ) as client:
             created = await client.post(
                 "/api/v1/integrations",
-                json={
-                    "kind": "github",
-                    "name": "repo",
-                    "repository": "acme/webshop",
-                    "base_url": f"http://127.0.0.1:{tracker.server_port}",
-                    "auth": {"token": "ghp_x"},
-                },
+                json=_github(f"http://127.0.0.1:{tracker.server_port}"),
             )
             check = asyncio.create_task(
                 client.post(f"/api/v1/integrations/{created.json()['id']}/test")
