@@ -85,6 +85,9 @@ class IntegrationOut(OutputModel):
     enabled: bool
     has_auth: bool = Field(description="credentials are set (they are never shown)")
     has_webhook_secret: bool
+    reconciled_through: datetime | None = Field(
+        default=None, description="remote changes up to this moment were pulled (reconciliation)"
+    )
     created_at: datetime
     updated_at: datetime
     version: int

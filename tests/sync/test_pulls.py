@@ -208,6 +208,8 @@ async def test_reconciliation_catches_a_missed_github_change_and_applies_it_once
     assert reconciles == [JobState.DONE] * 3
     assert integration_row is not None
     assert integration_row.reconciled_through is not None
+    shown = (await live.api.get(f"/api/v1/integrations/{integration}", headers=it)).json()
+    assert shown["reconciled_through"] is not None
     deliveries = (
         await live.api.get(f"/api/v1/integrations/{integration}/deliveries", headers=it)
     ).json()["items"]
