@@ -30,10 +30,7 @@ T = TypeVar("T")
 UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "access_log": False, "proxy_headers": False}
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="backlog-bridge", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def _add_serve(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the HTTP API (migrates first on SQLite)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -51,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
         help="answer 503 beyond this many open connections per process (default: no limit)",
     )
 
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="backlog-bridge", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_serve(commands)
     commands.add_parser("migrate", help="bring the database schema to the newest revision")
     worker = commands.add_parser("worker", help="deliver outbox jobs to Jira and GitHub")
     worker.add_argument("--once", action="store_true", help="deliver what is due, then exit")
