@@ -228,10 +228,13 @@ async def generate(args: argparse.Namespace) -> str:
         rnd, plan=plan, sprints=by_team, people=people,
         request_ids=[request[0] for request in requests], now=now, sprint_share=args.sprint_share,
     )  # fmt: skip
+    members = rows.SprintMembers({})
+    history = rows.sprint_history(rnd, sprints=sprints, members=members, now=now)
     loads: list[Load] = [
         ("sprints", rows.SPRINT_COLUMNS, sprints),
         ("requests", rows.REQUEST_COLUMNS, requests),
-        ("backlog_items", rows.ITEM_COLUMNS, items),
+        ("backlog_items", rows.ITEM_COLUMNS, members.note(items)),
+        ("events", rows.EVENT_COLUMNS, history),  # lazy: read after the items went past
     ]
     if sqlite:
         await asyncio.to_thread(insert_sqlite, args.database_url, loads)

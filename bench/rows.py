@@ -286,3 +286,66 @@ def item_rows(
             _maybe(rnd, 0.4, f"{now.year + rnd.randint(0, 1)}-Q{rnd.randint(1, 4)}"),
             created, updated, 1,
         )  # fmt: skip
+
+
+# No id: the events the generator's users and teams made come first, the sequence goes on.
+EVENT_COLUMNS = ("type", "entity", "entity_id", "actor_id", "actor_kind", "at", "data")
+SPRINT_MEMBER = (0, 5, 6, 20)  # item row positions: id, status, story_points, sprint_id
+
+
+@dataclass
+class SprintMembers:
+    """Which items each sprint holds (item id, final status, points), noted while the item
+    rows stream past: the sprint history is written from it after the items."""
+
+    held: dict[int, list[tuple[int, str, int | None]]]
+
+    def note(self, items: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        item_id, status, points, sprint = SPRINT_MEMBER
+        for row in items:
+            if row[sprint] is not None:
+                self.held.setdefault(row[sprint], []).append(
+                    (row[item_id], row[status], points and row[points])
+                )
+            yield row
+
+
+def _event(
+    kind: str, entity: str, entity_id: int, at: datetime, data: dict[str, Any]
+) -> tuple[Any, ...]:
+    return (kind, entity, entity_id, None, "system", at, json.dumps(data))
+
+
+def sprint_history(
+    rnd: random.Random, *, sprints: list[tuple[Any, ...]], members: SprintMembers, now: datetime
+) -> Iterator[tuple[Any, ...]]:
+    """What the event-sourced sprint report replays: each started sprint's start (its items
+    ready), its items going to in progress and to their final status on days of the sprint,
+    in time order, and the close of the closed ones (nothing carried over: their items are
+    done)."""
+    for row in sprints:
+        sprint_id, began, closed = row[0], row[10], row[11]
+        if began is None:  # planned: no history yet
+            continue
+        held = members.held.get(sprint_id, [])
+        start = {str(i): {"points": p, "status": "ready"} for i, _, p in held}
+        committed = sum(p or 0 for _, _, p in held)
+        yield _event("sprint.started", "sprint", sprint_id, began,
+                     {"items": start, "committed_points": committed})  # fmt: skip
+        changes = []
+        for item_id, status, _ in held:
+            steps = {"ready": [], "in_progress": ["in_progress"]}.get(
+                status, ["in_progress", status]
+            )
+            moments = sorted(began + ((closed or now) - began) * rnd.random() for _ in steps)
+            before = "ready"
+            for at, step in zip(moments, steps, strict=True):
+                changes.append(
+                    (at, item_id, {"before": {"status": before}, "after": {"status": step}})
+                )
+                before = step
+        for at, item_id, change in sorted(changes, key=lambda c: (c[0], c[1])):
+            yield _event("item.updated", "item", item_id, at, change)
+        if closed is not None:
+            yield _event("sprint.closed", "sprint", sprint_id, closed,
+                         {"carried_over": []})  # fmt: skip
