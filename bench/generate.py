@@ -227,6 +227,7 @@ async def generate(args: argparse.Namespace) -> str:
     items = rows.item_rows(
         rnd, plan=plan, sprints=by_team, people=people,
         request_ids=[request[0] for request in requests], now=now, sprint_share=args.sprint_share,
+        sprint_items=args.sprint_items,
     )  # fmt: skip
     members = rows.SprintMembers({})
     history = rows.sprint_history(rnd, sprints=sprints, members=members, now=now)
@@ -253,6 +254,10 @@ def main() -> None:
     parser.add_argument(
         "--sprint-share", type=float, default=rows.SPRINT_SHARE,
         help=f"share of items in sprints (at most {1 - rows.TEAMLESS_SHARE:.2f})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sprint-items", type=int, default=rows.SPRINT_ITEMS,
+        help="most items one sprint holds (the rest of the share stays in the backlog)",
     )  # fmt: skip
     parser.add_argument("--recreate", action="store_true", help="drop the database first")
     parser.add_argument("--drop", action="store_true", help="only drop the database")

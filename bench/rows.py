@@ -23,6 +23,7 @@ TEAM_NAMES = ("Checkout", "Growth", "CRM", "Platform", "Apps")
 SPRINTS_PER_TEAM = 12  # the last two weeks each: ten closed, one active, one planned
 SPRINT_DAYS = 14
 SPRINT_SHARE = 0.10  # of all items (at most 1 - TEAMLESS_SHARE: only team items are in sprints)
+SPRINT_ITEMS = 40  # at most, whatever N: a real sprint's size does not grow with the backlog
 TEAMLESS_SHARE = 0.15
 DEPARTMENTS = ("Brand", "E-commerce", "CRM", "Customer Service")
 YEAR = timedelta(days=365)
@@ -242,10 +243,12 @@ def item_rows(
     request_ids: Sequence[int],
     now: datetime,
     sprint_share: float = SPRINT_SHARE,
+    sprint_items: int = SPRINT_ITEMS,
 ) -> Iterator[tuple[Any, ...]]:
     """One tuple per item, lazily (COPY streams them; 1M tuples at once would be ~1 GB)."""
     descriptions = description_pool(rnd)
     sprint_odds = sprint_share / (1 - TEAMLESS_SHARE)  # only team items are in sprints
+    held = {sprint: 0 for team_sprints in sprints.values() for sprint, _ in team_sprints}
     points_choices = STORY_POINTS[1:8]
     classifications = [c.value for c in DataClassification]
     for index, (team, kind, rank) in enumerate(
@@ -254,6 +257,10 @@ def item_rows(
         sprint, state = None, None
         if team is not None and rnd.random() < sprint_odds:
             sprint, state = rnd.choice(sprints[team])
+            if held[sprint] >= sprint_items:  # a sprint holds what a team can do in two weeks
+                sprint, state = None, None
+            else:
+                held[sprint] += 1
         status = _status(rnd, state)
         points = _maybe(rnd, 0.75, rnd.choice(points_choices))
         parts = (_score(rnd), _score(rnd), _score(rnd))
