@@ -21,7 +21,7 @@ from app.core.pagination import (
 )
 from app.core.schemas import Page, PathId
 from app.sync import checks, pulls, service, ssrf
-from app.sync.models import Integration
+from app.sync.deps import READERS, ManagedIntegration, ReadableIntegration
 from app.sync.schemas import (
     CredentialCheck,
     IntegrationCreate,
@@ -45,31 +45,6 @@ def get_secret_box(request: Request) -> SecretBox:
 
 
 BoxDep = Annotated[SecretBox, Depends(get_secret_box)]
-
-
-async def _integration(
-    actor: CurrentUser, integration_id: PathId, session: SessionDep
-) -> Integration:
-    """Integrations are IT's: 404 for a missing one, 403 for other roles."""
-    integration = await service.get_integration(session, integration_id=integration_id)
-    ensure_role(actor, Role.IT, Role.ADMIN)
-    return integration
-
-
-ManagedIntegration = Annotated[Integration, Depends(_integration)]
-# DESIGN.md: security reads everything (never a credential: those are write-only).
-READERS = (Role.IT, Role.ADMIN, Role.SECURITY)
-
-
-async def _readable_integration(
-    actor: CurrentUser, integration_id: PathId, session: SessionDep
-) -> Integration:
-    integration = await service.get_integration(session, integration_id=integration_id)
-    ensure_role(actor, *READERS)
-    return integration
-
-
-ReadableIntegration = Annotated[Integration, Depends(_readable_integration)]
 
 
 async def _item(actor: CurrentUser, item_id: PathId, session: SessionDep) -> BacklogItem:

@@ -9,7 +9,7 @@ from app.sync.checks import auth_headers
 from app.sync.github import GitHubTracker
 from app.sync.jira import JiraTracker
 from app.sync.models import Integration, TrackerKind
-from app.sync.status_maps import with_defaults
+from app.sync.status_maps import status_labels, with_defaults
 from app.sync.tracker import ItemSnapshot, Tracker, TrackerError
 
 IMPACTS = ("stability_impact", "security_impact", "data_classification")
@@ -37,18 +37,13 @@ def tracker_for(integration: Integration, box: SecretBox, client: AsyncClient) -
     auth: dict[str, Any] = box.open_json(integration.auth_sealed)
     status_map = with_defaults(integration.kind, integration.status_map)
     if integration.kind is TrackerKind.GITHUB:
-        labels = {
-            v.removeprefix("label:")
-            for v in status_map["to_remote"].values()
-            if v.startswith("label:")
-        }
         return GitHubTracker(
             client,
             base_url=integration.base_url,
             repository=integration.repository or "",
             auth=auth,
             to_remote=status_map["to_remote"],
-            status_labels=labels,
+            status_labels=status_labels(integration.kind, integration.status_map),
         )
     return JiraTracker(
         client,

@@ -48,3 +48,9 @@ def with_defaults(kind: TrackerKind, given: dict[str, Any] | None) -> dict[str, 
         }
         for direction in ("to_remote", "from_remote")
     }
+
+
+def status_labels(kind: TrackerKind, given: dict[str, Any] | None) -> set[str]:
+    """The GitHub labels that stand for a status (`label:<name>`): never an item's labels."""
+    to_remote = with_defaults(kind, given)["to_remote"]
+    return {v.removeprefix("label:") for v in to_remote.values() if v.startswith("label:")}

@@ -22,7 +22,7 @@ from app.core.errors import AppError
 from app.core.events import ActorKind, diff, record_event
 from app.core.outbox import JobState, SyncJob, queue_item_push
 from app.sync.models import Integration, ItemLink, SyncState, TrackerKind
-from app.sync.status_maps import with_defaults
+from app.sync.status_maps import status_labels, with_defaults
 from app.webhooks.models import Delivery, Outcome
 from app.webhooks.parsing import (
     RemoteChange,
@@ -47,12 +47,7 @@ def _change_of(integration: Integration, delivery: Delivery) -> RemoteChange | N
     payload = json.loads(delivery.body)
     pulled = delivery.event in PULLED_EVENTS
     if integration.kind is TrackerKind.GITHUB:
-        status_map = with_defaults(integration.kind, integration.status_map)
-        labels = {
-            v.removeprefix("label:")
-            for v in status_map["to_remote"].values()
-            if v.startswith("label:")
-        }
+        labels = status_labels(integration.kind, integration.status_map)
         if not pulled:
             return from_github(delivery.event, payload, labels)
         change = from_github_issue(payload, labels)

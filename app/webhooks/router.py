@@ -13,11 +13,8 @@ from app.core.pagination import (
     id_page,
 )
 from app.core.schemas import Page, PathId
-from app.sync import service as sync_service
-from app.sync.models import Integration, TrackerKind
-from app.users.auth import CurrentUser
-from app.users.models import Role
-from app.users.service import ensure_role
+from app.sync.deps import ManagedIntegration, ReadableIntegration
+from app.sync.models import TrackerKind
 from app.webhooks import service
 from app.webhooks.models import Outcome
 from app.webhooks.schemas import Accepted, DeliveryOut
@@ -104,19 +101,6 @@ async def jira_delivery(
     return _answer(stored_id, new)
 
 
-async def _managed(actor: CurrentUser, integration_id: PathId, session: SessionDep) -> Integration:
-    integration = await sync_service.get_integration(session, integration_id=integration_id)
-    ensure_role(actor, Role.IT, Role.ADMIN)
-    return integration
-
-
-async def _readable(actor: CurrentUser, integration_id: PathId, session: SessionDep) -> Integration:
-    """Security reads everything (DESIGN.md); a delivery's body is never shown."""
-    integration = await sync_service.get_integration(session, integration_id=integration_id)
-    ensure_role(actor, Role.IT, Role.ADMIN, Role.SECURITY)
-    return integration
-
-
 @router.get(
     "/integrations/{integration_id}/deliveries",
     tags=["integrations"],
@@ -124,7 +108,7 @@ async def _readable(actor: CurrentUser, integration_id: PathId, session: Session
     responses=error_responses(400, 401, 403, 404, 422),
 )
 async def list_deliveries(
-    integration: Annotated[Integration, Depends(_readable)],
+    integration: ReadableIntegration,
     request: Request,
     response: Response,
     session: SessionDep,
@@ -149,7 +133,7 @@ async def list_deliveries(
     responses=error_responses(401, 403, 404, 409),
 )
 async def replay_delivery(
-    integration: Annotated[Integration, Depends(_managed)],
+    integration: ManagedIntegration,
     delivery_id: PathId,
     session: SessionDep,
 ) -> DeliveryOut:
