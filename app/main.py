@@ -15,6 +15,7 @@ from app.core.config import Settings
 from app.core.crypto import secret_box
 from app.core.db import Sessionmakers, make_engine
 from app.core.errors import error_responses, install_error_handlers
+from app.core.fastlane import FastLane
 from app.core.guards import reject_nul_query
 from app.core.logging import configure_logging
 from app.core.middleware import RequestIdMiddleware
@@ -64,6 +65,10 @@ def _lifespan(settings: Settings) -> Any:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         app.state.engine = engine
         app.state.sessionmakers = makers = Sessionmakers(engine)
+        if not settings.is_sqlite:
+            app.state.fast_lane = await FastLane.open(
+                settings.database_url, size=settings.db_pool_size
+            )
         async with contextlib.AsyncExitStack() as stack:
             if settings.is_sqlite or settings.run_worker:
                 await stack.enter_async_context(
@@ -71,6 +76,8 @@ def _lifespan(settings: Settings) -> Any:
                 )
             yield
         await app.state.rate_limiter.close()
+        if app.state.fast_lane is not None:
+            await app.state.fast_lane.close()
         await engine.dispose()
 
     return lifespan
@@ -101,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(reject_nul_query)],
     )
     app.state.settings = settings
+    app.state.fast_lane = None  # PostgreSQL: opened by the lifespan
     limit, window_s = settings.rate_limit_policy
     app.state.rate_limiter = RateLimiter(limit=limit, window_s=window_s)
     app.state.migration_head, app.state.known_revisions = script_revisions()

@@ -5,7 +5,9 @@ session joins it through SAVEPOINTs, so routes may commit freely.
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import cast
 
+import asyncpg
 import pytest
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from app.core.config import Settings
 from app.core.crypto import secret_box
 from app.core.db import Sessionmakers, get_session, make_engine
+from app.core.fastlane import FastLane
 from app.core.http import ASGITransport, AsyncClient
 from app.core.migrations import upgrade_async
 from app.main import create_app
@@ -71,11 +74,16 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, engine: AsyncEngine, session: AsyncSession) -> FastAPI:
+async def app(
+    settings: Settings, engine: AsyncEngine, connection: AsyncConnection, session: AsyncSession
+) -> FastAPI:
     app = create_app(settings)
     app.state.engine = engine
     app.state.sessionmakers = Sessionmakers(engine)
     app.state.secret_box = secret_box(settings)
+    if engine.dialect.name == "postgresql":  # the fast lane runs in the test's transaction
+        raw = await connection.get_raw_connection()
+        app.state.fast_lane = FastLane.on(cast(asyncpg.Connection, raw.driver_connection))
 
     async def test_session() -> AsyncIterator[AsyncSession]:
         yield session
