@@ -75,7 +75,6 @@ def _lifespan(settings: Settings) -> Any:
                     runner.in_process(settings, makers.write, app.state.secret_box)
                 )
             yield
-        await app.state.rate_limiter.close()
         if app.state.fast_lane is not None:
             await app.state.fast_lane.close()
         await engine.dispose()

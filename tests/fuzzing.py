@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from app.core.config import Settings
 from app.core.crypto import secret_box
 from app.core.db import Sessionmakers, get_session, make_engine
+from app.core.fastlane import FastLane
 from app.core.migrations import upgrade_async
 from app.demo import load_demo
 from app.main import create_app
@@ -88,9 +89,13 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], Any]:
         engine = make_engine(settings.database_url, pool_size=2)
         app.state.engine = engine
         app.state.sessionmakers = Sessionmakers(engine)
+        if not settings.is_sqlite:
+            app.state.fast_lane = await FastLane.open(settings.database_url, size=2)
         try:
             yield
         finally:
+            if app.state.fast_lane is not None:
+                await app.state.fast_lane.close()
             await engine.dispose()
 
     return lifespan

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.config import Settings
 from app.core.crypto import secret_box
 from app.core.db import Sessionmakers, make_engine
+from app.core.fastlane import FastLane
 from app.core.http import ASGITransport, AsyncClient
 from app.core.migrations import upgrade_async
 from app.main import create_app
@@ -58,9 +59,13 @@ async def live_app(database_url: str, tmp_path: Path) -> AsyncIterator[LiveApp]:
         engine = make_engine(url, pool_size=12)
         app.state.engine = engine
         app.state.sessionmakers = Sessionmakers(engine)
+        if backend == "postgresql":
+            app.state.fast_lane = await FastLane.open(url, size=12)
         transport = ASGITransport(app=app, raise_app_exceptions=False)
         try:
             async with AsyncClient(transport=transport, base_url="http://live") as api:
                 yield LiveApp(app, api, app.state.sessionmakers.write, backend)
         finally:
+            if app.state.fast_lane is not None:
+                await app.state.fast_lane.close()
             await engine.dispose()

@@ -1,12 +1,11 @@
 """Per-token API rate limits: a fixed window per token, counted where every replica sees it.
 
-On PostgreSQL the count lives in `rate_limit_windows` (one upsert per authenticated request,
-in its own autocommit statement with `synchronous_commit` off: the request's rollback never
-undoes it and a GET stays read-only). On SQLite (one process by design) it is counted in
-process: a write per GET would queue every reader behind SQLite's single writer. A count that
-fails (database unreachable, pool exhausted) lets the call through and logs a warning. A fixed
-window lets a token make up to twice its limit across a window boundary; that is the price of
-one row and one round trip per call.
+On PostgreSQL the count lives in `rate_limit_windows`: the statement that authenticates the
+call upserts it (`app/users/lane.py`, autocommit through the fast lane with
+`synchronous_commit` off: the request's rollback never undoes it and no extra round trip is
+paid). On SQLite (one process by design) it is counted in process: a write per GET would queue
+every reader behind SQLite's single writer. A fixed window lets a token make up to twice its
+limit across a window boundary; that is the price of one row per token and window.
 
 Headers follow draft-ietf-httpapi-ratelimit-headers-07: `RateLimit-Limit`,
 `RateLimit-Remaining`, `RateLimit-Reset` (seconds) on every authenticated response, and a 429
@@ -21,16 +20,14 @@ from dataclasses import dataclass
 
 import asyncpg
 from fastapi import Request
-from sqlalchemy import BigInteger, Integer, String, text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.db import Base
 from app.core.errors import AppError
+from app.core.fastlane import FastLane, fast_lane
 from app.core.security import hash_token
 
 logger = logging.getLogger("app.ratelimit")
@@ -68,105 +65,77 @@ class Quota:
         }
 
 
-_UPSERT_SQL = (
-    "INSERT INTO rate_limit_windows (token_hash, window_start, hits) "
-    # set_config(..., true) is SET LOCAL for this one-statement transaction: losing the last
-    # few counts in a crash is fine, waiting for a WAL flush on every request is not.
-    "SELECT {key}, {start}, 1 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS q "
-    "ON CONFLICT (token_hash, window_start) "
-    "DO UPDATE SET hits = rate_limit_windows.hits + 1 RETURNING hits"
-)
-_UPSERT = text(_UPSERT_SQL.format(key=":key", start=":start"))
-_UPSERT_ASYNCPG = _UPSERT_SQL.format(key="$1", start="$2")
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError)
-_PRUNE = text("DELETE FROM rate_limit_windows WHERE window_start < :before")
+_PRUNE = "DELETE FROM rate_limit_windows WHERE window_start < $1"
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int  # Unix seconds, a multiple of the window length
+    reset: int  # seconds until it ends
 
 
 class RateLimiter:
-    """Counts one hit per authenticated request; `limit` 0 switches counting off."""
+    """Counts one hit per authenticated request; `limit` 0 switches counting off.
+
+    With the fast lane (PostgreSQL) the count is made by the authenticating statement
+    (`app/users/lane.py`) and handed to `enforce`; without it, here in process.
+    """
 
     def __init__(self, *, limit: int, window_s: int) -> None:
         self.limit, self.window_s = limit, window_s
         self._lock = threading.Lock()
         self._local: dict[str, tuple[int, int]] = {}  # token hash -> (window start, hits)
         self._window = 0  # newest window this process has seen
-        self._engine: AsyncEngine | None = None
-        self._autocommit: AsyncEngine | None = None
         self.clock: Callable[[], float] = time.time  # tests move it on
 
-    async def hit(self, engine: AsyncEngine, *, secret: str) -> Quota:
+    def window(self) -> Window:
         now = self.clock()
         start = int(now // self.window_s) * self.window_s
-        key = hash_token(secret)
-        if engine.dialect.name == "sqlite":
-            hits = self._count_locally(key, start)
-        else:
-            hits = await self._count_in_database(engine, key, start)
-        reset = max(1, start + self.window_s - int(now))
-        return Quota(self.limit, max(0, self.limit - hits), reset, exceeded=hits > self.limit)
+        return Window(start, max(1, start + self.window_s - int(now)))
 
-    def _count_locally(self, key: str, start: int) -> int:
+    def count_locally(self, secret: str, window: Window) -> int:
+        key = hash_token(secret)
         with self._lock:
-            if start > self._window:  # a new window: forget the old ones
-                self._window = start
-                self._local = {k: v for k, v in self._local.items() if v[0] >= start}
-            window, hits = self._local.get(key, (start, 0))
-            hits = hits + 1 if window == start else 1
-            self._local[key] = (start, hits)
+            if window.start > self._window:  # a new window: forget the old ones
+                self._window = window.start
+                self._local = {k: v for k, v in self._local.items() if v[0] >= window.start}
+            start, hits = self._local.get(key, (window.start, 0))
+            hits = hits + 1 if start == window.start else 1
+            self._local[key] = (window.start, hits)
             return hits
 
-    async def _count_in_database(self, engine: AsyncEngine, key: str, start: int) -> int:
-        prune = start > self._window  # once per window per process
-        self._window = max(self._window, start)
+    async def prune(self, lane: FastLane, window: Window) -> None:
+        """Drop the windows before the last one; once per window per process, best effort."""
+        if window.start <= self._window:
+            return
+        self._window = window.start
         try:
-            async with self._counter(engine).connect() as connection:
-                try:
-                    hits = await _upsert(connection, key, start)
-                    if prune:
-                        await connection.execute(_PRUNE, {"before": start - self.window_s})
-                except _DRIVER_ERRORS:
-                    await connection.invalidate()  # the pool could not tell it is broken
-                    raise
-        except (DBAPIError, OSError, PoolTimeout, *_DRIVER_ERRORS):
-            logger.warning("rate limit not counted", exc_info=True)  # fail open
-            return 0
-        return hits
+            await lane.fetch(_PRUNE, window.start - self.window_s)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            logger.warning("old rate-limit windows not pruned", exc_info=True)
 
-    def _counter(self, engine: AsyncEngine) -> AsyncEngine:
-        """A small autocommit pool of its own, without the main pool's pre-ping: one round
-        trip per count (a lost connection fails open once and is replaced)."""
-        if self._engine is not engine or self._autocommit is None:
-            self._engine = engine
-            self._autocommit = create_async_engine(
-                engine.url, pool_size=2, max_overflow=8, isolation_level="AUTOCOMMIT"
-            )
-        return self._autocommit
-
-    async def close(self) -> None:
-        if self._autocommit is not None:
-            await self._autocommit.dispose()
-            self._autocommit = None
+    def quota(self, hits: int, window: Window) -> Quota:
+        return Quota(self.limit, max(0, self.limit - hits), window.reset, hits > self.limit)
 
 
-async def _upsert(connection: AsyncConnection, key: str, start: int) -> int:
-    """This token's hits in this window, after this one. Straight through asyncpg where it is
-    the driver: about half the cost of a Core statement, on every authenticated request."""
-    if connection.dialect.driver != "asyncpg":
-        return int((await connection.execute(_UPSERT, {"key": key, "start": start})).scalar_one())
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert isinstance(driver, asyncpg.Connection)
-    return int(await driver.fetchval(_UPSERT_ASYNCPG, key, start))
-
-
-async def enforce(request: Request, *, secret: str) -> None:
-    """Count this request against its token; 429 once the window's quota is spent.
-
-    The quota is left in the request's state for `RateLimitHeaders` to put on the response.
-    """
+def limiter_of(request: Request) -> RateLimiter | None:
+    """The app's limiter, if counting is on."""
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
-    if limiter is None or limiter.limit == 0:
-        return
-    quota = await limiter.hit(request.app.state.engine, secret=secret)
+    return limiter if limiter is not None and limiter.limit > 0 else None
+
+
+async def enforce(
+    request: Request, limiter: RateLimiter, window: Window, *, secret: str, hits: int | None
+) -> None:
+    """Count this request against its token (unless the lane did: `hits`); 429 once the
+    window's quota is spent. The quota is left in the request's state for `RateLimitHeaders`
+    to put on the response."""
+    lane = fast_lane(request)
+    if hits is None:
+        hits = limiter.count_locally(secret, window)
+    elif lane is not None:
+        await limiter.prune(lane, window)
+    quota = limiter.quota(hits, window)
     request.state.bb_rate_limit = quota
     if quota.exceeded:
         raise RateLimited(

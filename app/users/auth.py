@@ -8,6 +8,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.core import ratelimit
 from app.core.db import SessionDep
 from app.core.errors import Unauthorized
+from app.core.fastlane import fast_lane
+from app.users import lane as lane_auth
 from app.users import service
 from app.users.models import Role, User
 from app.users.service import ensure_role
@@ -23,13 +25,24 @@ async def current_user(
 ) -> User:
     if credentials is None:
         raise Unauthorized("Send `Authorization: Bearer <token>`.", headers=_CHALLENGE)
-    user = await service.authenticate(session, secret=credentials.credentials)
+    secret = credentials.credentials
+    limiter = ratelimit.limiter_of(request)
+    window = limiter.window() if limiter else None
+    hits = None
+    if (lane := fast_lane(request)) is not None:  # PostgreSQL: check, touch and count at once
+        found = await lane_auth.authenticate(
+            lane, secret=secret, window_start=window.start if window else None
+        )
+        user, hits = (found.user, found.hits) if found else (None, None)
+    else:
+        user = await service.authenticate(session, secret=secret)
     if user is None:
         raise Unauthorized(
             "The token is invalid, expired or revoked.",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
-    await ratelimit.enforce(request, secret=credentials.credentials)  # after 401, before 404
+    if limiter and window:  # after 401, before 404
+        await ratelimit.enforce(request, limiter, window, secret=secret, hits=hits)
     return user
 
 
