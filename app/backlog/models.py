@@ -116,12 +116,26 @@ class BacklogItem(Base):
 
     @property
     def review_required(self) -> bool:
-        """The same triggers as a request's security review (DESIGN.md)."""
-        return (
-            self.security_impact in (Impact.HIGH, Impact.CRITICAL)
-            or self.data_classification is DataClassification.RESTRICTED
-            or (self.personal_data and self.external_exposure)
+        return review_required(
+            self.security_impact,
+            self.data_classification,
+            self.personal_data,
+            self.external_exposure,
         )
+
+
+def review_required(
+    security_impact: str | None,
+    data_classification: str | None,
+    personal_data: bool,
+    external_exposure: bool,
+) -> bool:
+    """The same triggers as a request's security review (DESIGN.md); plain column values do."""
+    return (
+        security_impact in (Impact.HIGH, Impact.CRITICAL)
+        or data_classification == DataClassification.RESTRICTED
+        or (personal_data and external_exposure)
+    )
 
 
 def compute_wsjf(item: BacklogItem) -> float | None:

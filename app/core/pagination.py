@@ -131,7 +131,10 @@ class Keyset:
         return beyond
 
     def encode(self, row: Any) -> str:
-        return encode_cursor({"s": self.name, "v": getattr(row, self.name), "i": row.id})
+        return self.encode_position(getattr(row, self.name), row.id)
+
+    def encode_position(self, value: Any, row_id: int) -> str:
+        return encode_cursor({"s": self.name, "v": value, "i": row_id})
 
     def decode(self, cursor: str) -> tuple[Any, int]:
         position = decode_cursor(cursor)
