@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import health
+from app.backlog.page_route import BacklogPageRoute
 from app.backlog.router import router as backlog_router
 from app.comments.router import router as comments_router
 from app.core.config import Settings
@@ -83,6 +84,7 @@ def _lifespan(settings: Settings) -> Any:
 
 
 def _middleware(app: FastAPI, settings: Settings) -> None:
+    app.add_middleware(BacklogPageRoute)  # innermost: inside CORS, quota headers, request id
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -124,7 +124,7 @@ async def make_item(
     """An item created through the backlog service (by a fresh IT user unless given)."""
     if actor is None:
         actor, _ = await make_user(session, role=Role.IT)
-    data = ItemCreate.model_validate({"title": "Landing page", **fields})
+    data = ItemCreate.model_validate({"title": title, **fields})
     return await backlog_service.create_item(session, data=data, actor=actor)
 
 

@@ -27,6 +27,9 @@ class ItemStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# What makes an item need a security review (besides personal data exposed to the outside).
+REVIEW_IMPACTS = (Impact.HIGH, Impact.CRITICAL)
+REVIEW_CLASSIFICATION = DataClassification.RESTRICTED
 STORY_POINTS = (0, 1, 2, 3, 5, 8, 13, 20, 40, 100)
 # Ranks are base-62 fractional keys compared byte by byte: PostgreSQL must not use a locale.
 RankType = String(128).with_variant(String(128, collation="C"), "postgresql")
@@ -132,8 +135,8 @@ def review_required(
 ) -> bool:
     """The same triggers as a request's security review (DESIGN.md); plain column values do."""
     return (
-        security_impact in (Impact.HIGH, Impact.CRITICAL)
-        or data_classification == DataClassification.RESTRICTED
+        security_impact in REVIEW_IMPACTS
+        or data_classification == REVIEW_CLASSIFICATION
         or (personal_data and external_exposure)
     )
 

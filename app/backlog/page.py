@@ -14,25 +14,43 @@ from typing import Any
 import asyncpg
 import orjson
 
-from app.backlog.models import BacklogItem, review_required
+from app.backlog.models import REVIEW_CLASSIFICATION, REVIEW_IMPACTS, BacklogItem
 from app.backlog.schemas import ItemOut
 from app.backlog.service import SORTS
 from app.core.fastlane import FastLane
 from app.core.pagination import Keyset
 
-# The filters this path serves; any other filter or sort goes through the ORM.
-SERVED_FILTERS = frozenset({"backlog_only", "sprint_id", "team_id"})
-_COLUMNS = [column.key for column in BacklogItem.__table__.columns]
-_LINK_FIELDS = ("id", "integration_id", "remote_key", "url", "sync_state", "last_synced_at")
-_ITEM_FIELDS = tuple(ItemOut.model_fields)
 _KEYSET = Keyset.parse("rank", SORTS, tie_breaker=BacklogItem.id)
 
 
-def serves(filters: dict[str, Any], sort: str) -> bool:
-    """A backlog or a sprint (perhaps of one team) in rank order, and nothing else."""
-    given = {name for name, value in filters.items() if value not in (None, False, [])}
-    in_one = "backlog_only" in given or filters.get("sprint_id") is not None
-    return sort == "rank" and in_one and given <= SERVED_FILTERS
+_IMPACTS = ", ".join(f"'{impact}'" for impact in REVIEW_IMPACTS)
+_LINK_FIELDS = ("id", "integration_id", "remote_key", "url", "sync_state", "last_synced_at")
+# `ItemOut`'s fields in its order; those that are not plain columns are computed here.
+_COMPUTED = {
+    "key": "'BB-' || i.id",
+    "security_review_required": (
+        f"coalesce(i.security_impact IN ({_IMPACTS}) "
+        f"OR i.data_classification = '{REVIEW_CLASSIFICATION}' "
+        "OR (i.personal_data AND i.external_exposure), false)"
+    ),
+    "rollup_points": (
+        "CASE WHEN i.type = 'epic' THEN (SELECT coalesce(sum(c.story_points), 0) "
+        "FROM backlog_items AS c WHERE c.parent_id = i.id) END"
+    ),
+    "links": (
+        f"ARRAY(SELECT ROW({', '.join(f'l.{field}' for field in _LINK_FIELDS)}) "
+        "FROM item_links AS l WHERE l.item_id = i.id ORDER BY l.id)"
+    ),
+}
+_FIELDS = tuple(ItemOut.model_fields)
+_SELECTED = ", ".join(_COMPUTED.get(name, f"i.{name}") for name in _FIELDS)
+_ID, _RANK, _LINKS = (_FIELDS.index(name) for name in ("id", "rank", "links"))
+
+
+def check_cursor(cursor: str | None) -> None:
+    """Raise `InvalidCursor` for a cursor `read` would refuse."""
+    if cursor is not None:
+        _KEYSET.decode(cursor)
 
 
 @cache
@@ -45,16 +63,7 @@ def _sql(*, in_sprint: bool, of_team: bool, after: bool) -> str:
     if after:  # keyset: the rows after the cursor's (rank, id)
         where.append(f"(i.rank, i.id) > ({next(placeholders)}, {next(placeholders)})")
     return f"""
-        SELECT {", ".join(f"i.{column}" for column in _COLUMNS)},
-            CASE WHEN i.type = 'epic' THEN (
-                SELECT coalesce(sum(c.story_points), 0) FROM backlog_items AS c
-                WHERE c.parent_id = i.id
-            ) END AS rollup_points,
-            ARRAY(
-                SELECT ROW({", ".join(f"l.{field}" for field in _LINK_FIELDS)})
-                FROM item_links AS l WHERE l.item_id = i.id ORDER BY l.id
-            ) AS links
-        FROM backlog_items AS i
+        SELECT {_SELECTED} FROM backlog_items AS i
         WHERE {" AND ".join(where)}
         ORDER BY i.rank, i.id
         LIMIT $1"""
@@ -77,19 +86,13 @@ async def read(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = _KEYSET.encode_position(rows[-1]["rank"], rows[-1]["id"])
+        next_cursor = _KEYSET.encode_position(rows[-1][_RANK], rows[-1][_ID])
     page = {"items": [_item(row) for row in rows], "next_cursor": next_cursor}
     return orjson.dumps(page, option=orjson.OPT_UTC_Z), next_cursor
 
 
 def _item(row: asyncpg.Record) -> dict[str, Any]:
-    values = dict(row)
-    values["key"] = f"BB-{row['id']}"
-    values["security_review_required"] = review_required(
-        row["security_impact"],
-        row["data_classification"],
-        row["personal_data"],
-        row["external_exposure"],
-    )
-    values["links"] = [dict(zip(_LINK_FIELDS, link, strict=True)) for link in row["links"]]
-    return {field: values[field] for field in _ITEM_FIELDS}
+    item = dict(zip(_FIELDS, row, strict=True))
+    if links := row[_LINKS]:
+        item["links"] = [dict(zip(_LINK_FIELDS, link, strict=True)) for link in links]
+    return item

@@ -3,7 +3,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.backlog import conversion, page, readiness, service
+from app.backlog import conversion, readiness, service
 from app.backlog.models import BacklogItem, ItemStatus, ItemType
 from app.backlog.schemas import (
     ClearanceIn,
@@ -18,7 +18,6 @@ from app.backlog.views import item_out, items_out, listed_items_out
 from app.core.db import SessionDep
 from app.core.errors import error_responses
 from app.core.etag import IfMatch, check_if_match, etag, set_etag
-from app.core.fastlane import fast_lane
 from app.core.idempotency import IdempotencyKey, fingerprint, run_once
 from app.core.pagination import Cursor, Limit, set_next_link
 from app.core.schemas import Page, PathId, QueryId, UtcDateTime
@@ -86,12 +85,8 @@ async def create_item(
     )
 
 
-@router.get(
-    "/items",
-    summary="List and search backlog items",
-    response_model=Page[ItemOut],
-    responses=error_responses(400, 422),
-)
+# On PostgreSQL the plain backlog page is answered before this route: app/backlog/page_route.py
+@router.get("/items", summary="List and search backlog items", responses=error_responses(400, 422))
 async def list_items(
     request: Request,
     response: Response,
@@ -111,7 +106,7 @@ async def list_items(
     sort: ItemSort = "rank",
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> Page[ItemOut] | Response:
+) -> Page[ItemOut]:
     filters: dict[str, Any] = {
         "status": status or [],
         "type": type,
@@ -126,11 +121,6 @@ async def list_items(
         "q": q,
         "updated_since": updated_since,
     }
-    if (lane := fast_lane(request)) is not None and page.serves(filters, sort):
-        body, next_cursor = await page.read(lane, filters=filters, limit=limit, cursor=cursor)
-        served = Response(body, media_type="application/json")
-        set_next_link(request, served, next_cursor)
-        return served
     items, next_cursor = await service.list_items(
         session, filters=filters, sort=sort, limit=limit, cursor=cursor
     )

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Select, and_, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import TypeDecorator
+from starlette.datastructures import URL
 
 from app.core.errors import BadRequest, UnprocessableEntity
 from app.core.schemas import Page
@@ -50,8 +51,11 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
 
 def set_next_link(request: Request, response: Response, next_cursor: str | None) -> None:
     if next_cursor is not None:
-        url = request.url.include_query_params(cursor=next_cursor)
-        response.headers["Link"] = f'<{url}>; rel="next"'
+        response.headers["Link"] = next_link(request.url, next_cursor)
+
+
+def next_link(url: URL, next_cursor: str) -> str:
+    return f'<{url.include_query_params(cursor=next_cursor)}>; rel="next"'
 
 
 def encode_id_cursor(last_id: int | None) -> str | None:
@@ -144,12 +148,13 @@ class Keyset:
         if raw is None:
             return None, last_id
         try:
-            return _typed(_python_type(self.column), raw), last_id
+            return _typed(python_type_of(self.column), raw), last_id
         except (TypeError, ValueError) as exc:
             raise InvalidCursor("The cursor is damaged.") from exc
 
 
-def _python_type(column: InstrumentedAttribute[Any]) -> type:
+def python_type_of(column: Any) -> type:
+    """The Python type of a column's values (a mapped attribute or a table column)."""
     column_type = column.type
     if isinstance(column_type, TypeDecorator):  # e.g. UTCDateTime: its impl knows the type
         column_type = column_type.impl_instance

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from fastapi import Request
@@ -119,8 +120,12 @@ class RateLimiter:
 
 
 def limiter_of(request: Request) -> RateLimiter | None:
+    return limiter_of_app(request.app)
+
+
+def limiter_of_app(app: Any) -> RateLimiter | None:
     """The app's limiter, if counting is on."""
-    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    limiter: RateLimiter | None = getattr(app.state, "rate_limiter", None)
     return limiter if limiter is not None and limiter.limit > 0 else None
 
 
