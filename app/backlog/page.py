@@ -8,6 +8,7 @@ and format; `tests/backlog/test_page_lane.py` holds the two paths to the same by
 filters and sorts take the ORM path (`service.list_items`).
 """
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -19,6 +20,7 @@ from app.backlog.schemas import ItemOut
 from app.backlog.service import SORTS
 from app.core.fastlane import FastLane
 from app.core.pagination import Keyset
+from app.users import lane as lane_auth
 
 _KEYSET = Keyset.parse("rank", SORTS, tie_breaker=BacklogItem.id)
 
@@ -54,45 +56,71 @@ def check_cursor(cursor: str | None) -> None:
 
 
 @cache
-def _sql(*, in_sprint: bool, of_team: bool, after: bool) -> str:
-    """The page query for one shape of filters (a plan per shape; $1 is the row count)."""
-    placeholders = (f"${n}" for n in range(2, 6))
+def _sql(*, counted: bool, in_sprint: bool, of_team: bool, after: bool) -> str:
+    """The page query for one shape of filters (a plan per shape), behind the caller's check:
+    no row for a bad token, else the page's rows (or one row of nulls: an empty page), each
+    ending in the caller's rate-limit count."""
+    first = 4 + counted  # $1.. are the viewer's; then the row count, then the filters
+    placeholders = (f"${n}" for n in range(first + 1, first + 5))
     where = [f"i.sprint_id = {next(placeholders)}" if in_sprint else "i.sprint_id IS NULL"]
     if of_team:
         where.append(f"i.team_id = {next(placeholders)}")
     if after:  # keyset: the rows after the cursor's (rank, id)
         where.append(f"(i.rank, i.id) > ({next(placeholders)}, {next(placeholders)})")
-    return f"""
-        SELECT {_SELECTED} FROM backlog_items AS i
-        WHERE {" AND ".join(where)}
-        ORDER BY i.rank, i.id
-        LIMIT $1"""
+    return f"""{lane_auth.viewer_sql(counted=counted)}
+        SELECT p.*, {lane_auth.hits_sql(counted=counted)} AS hits
+        FROM viewer LEFT JOIN (
+            SELECT {_SELECTED} FROM backlog_items AS i
+            WHERE {" AND ".join(where)}
+            ORDER BY i.rank, i.id
+            LIMIT ${first}
+        ) AS p ON true
+        ORDER BY p.rank, p.id"""
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: bytes  # `Page[ItemOut]` as JSON
+    next_cursor: str | None
+    hits: int | None  # the caller's count in its rate-limit window (None: not counted)
 
 
 async def read(
-    lane: FastLane, *, filters: dict[str, Any], limit: int, cursor: str | None
-) -> tuple[bytes, str | None]:
-    """The page as `Page[ItemOut]` JSON, and the next page's cursor."""
+    lane: FastLane,
+    *,
+    secret: str,
+    window_start: int | None,
+    filters: dict[str, Any],
+    limit: int,
+    cursor: str | None,
+) -> Answer | None:
+    """The page for the caller with this token (None: not a valid token), in one round trip
+    that also touches the token and counts the call (`app/users/lane.py`)."""
     sprint_id, team_id = filters.get("sprint_id"), filters.get("team_id")
-    args: list[Any] = [limit + 1]
+    args = lane_auth.viewer_args(secret=secret, window_start=window_start)
+    args.append(limit + 1)
     args += [sprint_id] if sprint_id is not None else []
     args += [team_id] if team_id is not None else []
     if cursor is not None:
         args += _KEYSET.decode(cursor)
-    sql = _sql(
-        in_sprint=sprint_id is not None, of_team=team_id is not None, after=cursor is not None
-    )
+    shape = {"in_sprint": sprint_id is not None, "of_team": team_id is not None}
+    sql = _sql(counted=window_start is not None, after=cursor is not None, **shape)
     rows = await lane.fetch(sql, *args)
+    if not rows:
+        return None
+    hits = rows[0]["hits"]
+    if rows[0][_ID] is None:  # the outer join's row of nulls: an empty page
+        rows = []
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = _KEYSET.encode_position(rows[-1][_RANK], rows[-1][_ID])
     page = {"items": [_item(row) for row in rows], "next_cursor": next_cursor}
-    return orjson.dumps(page, option=orjson.OPT_UTC_Z), next_cursor
+    return Answer(orjson.dumps(page, option=orjson.OPT_UTC_Z), next_cursor, hits)
 
 
 def _item(row: asyncpg.Record) -> dict[str, Any]:
-    item = dict(zip(_FIELDS, row, strict=True))
+    item = dict(zip(_FIELDS, row, strict=False))  # the row ends in `hits`, not an item field
     if links := row[_LINKS]:
         item["links"] = [dict(zip(_LINK_FIELDS, link, strict=True)) for link in links]
     return item

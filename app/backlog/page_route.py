@@ -25,7 +25,6 @@ from app.core import ratelimit
 from app.core.fastlane import FastLane
 from app.core.pagination import MAX_LIMIT, InvalidCursor, next_link
 from app.core.schemas import MAX_ID
-from app.users import lane as lane_auth
 
 PATH = "/api/v1/items"
 _ID = re.compile(r"[1-9][0-9]{0,9}")
@@ -60,21 +59,26 @@ async def _answer(scope: Scope, lane: FastLane) -> tuple[dict[str, Any], dict[st
     window = limiter.window() if limiter else None
     try:
         page.check_cursor(cursor)  # a bad one is the route's 400, before anything is counted
-        found = await lane_auth.authenticate(
-            lane, secret=secret, window_start=window.start if window else None
+        answer = await page.read(
+            lane,
+            secret=secret,
+            window_start=window.start if window else None,
+            filters=filters,
+            limit=limit,
+            cursor=cursor,
         )
-        if found is None:
+        if answer is None:
             return None  # the route's 401
         if limiter and window:
-            assert found.hits is not None
-            quota = limiter.quota(found.hits, window)
+            assert answer.hits is not None
+            quota = limiter.quota(answer.hits, window)
             if quota.exceeded:
                 return None  # the route's 429 (it counts once more: the quota is spent anyway)
             scope.setdefault("state", {})[ratelimit.STATE_KEY] = quota
             await limiter.prune(lane, window)
-        body, next_cursor = await page.read(lane, filters=filters, limit=limit, cursor=cursor)
     except _LANE_ERRORS:
         return None  # the route meets the same trouble and answers it as a problem
+    body, next_cursor = answer.body, answer.next_cursor
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     if next_cursor is not None:
         headers.append((b"link", next_link(URL(scope=scope), next_cursor).encode("latin-1")))

@@ -7,6 +7,7 @@ three statements and the larger part of a cheap request's CPU. The rules are tho
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from sqlalchemy.orm import make_transient_to_detached
@@ -42,10 +43,30 @@ _COUNTED = """,
         DO UPDATE SET hits = rate_limit_windows.hits + 1
         RETURNING hits
     )"""
-AUTHENTICATE = f"WITH {_VIEWER} SELECT viewer.*, NULL::int AS hits FROM viewer"
-AUTHENTICATE_AND_COUNT = (
-    f"WITH {_VIEWER}{_COUNTED} SELECT viewer.*, (SELECT hits FROM counted) AS hits FROM viewer"
-)
+
+
+def viewer_sql(*, counted: bool) -> str:
+    """`WITH viewer AS (...), ...`: the caller's row (none for a bad token), touched and, if
+    `counted`, counted; the statement it starts may read `viewer` and `counted.hits`."""
+    return f"WITH {_VIEWER}{_COUNTED if counted else ''}"
+
+
+def viewer_args(*, secret: str, window_start: int | None) -> list[Any]:
+    """`viewer_sql`'s parameters, $1 to $3 (or $4 when counted)."""
+    now = utcnow()
+    args: list[Any] = [hash_token(secret), now, now - LAST_USED_GRANULARITY]
+    return args if window_start is None else [*args, window_start]
+
+
+def hits_sql(*, counted: bool) -> str:
+    return "(SELECT hits FROM counted)" if counted else "NULL::int"
+
+
+_AUTHENTICATE = {
+    counted: f"{viewer_sql(counted=counted)} "
+    f"SELECT viewer.*, {hits_sql(counted=counted)} AS hits FROM viewer"
+    for counted in (False, True)
+}
 
 
 @dataclass(frozen=True)
@@ -58,14 +79,8 @@ async def authenticate(
     lane: FastLane, *, secret: str, window_start: int | None
 ) -> Authenticated | None:
     """The caller, if the token is valid; counted in `window_start`'s window unless None."""
-    now = utcnow()
-    key = hash_token(secret)
-    if window_start is None:
-        row = await lane.fetchrow(AUTHENTICATE, key, now, now - LAST_USED_GRANULARITY)
-    else:
-        row = await lane.fetchrow(
-            AUTHENTICATE_AND_COUNT, key, now, now - LAST_USED_GRANULARITY, window_start
-        )
+    sql = _AUTHENTICATE[window_start is not None]
+    row = await lane.fetchrow(sql, *viewer_args(secret=secret, window_start=window_start))
     return None if row is None else Authenticated(_detached_user(row), row["hits"])
 
 
