@@ -1,11 +1,12 @@
 """The backlog page through the fast lane (PostgreSQL): one round trip, JSON without a model.
 
 The page users open most, the backlog (`sprint_id=none`, perhaps one team's) or a sprint's
-items in rank order, costs through the ORM about 4 ms of CPU, most of it in SQLAlchemy and in
-validating 50 `ItemOut`s that were built from valid rows. Here one statement reads the page
-with its epic roll-ups and tracker links, and orjson writes the rows out in `ItemOut`'s shape
-and format; `tests/backlog/test_page_lane.py` holds the two paths to the same bytes. Other
-filters and sorts take the ORM path (`service.list_items`).
+items in rank order, cost through the ORM about 4 ms of CPU, most of it in SQLAlchemy and in
+validating 50 `ItemOut`s built from valid rows. Here one statement checks the caller's token
+(and counts the call), reads the page with its epic roll-ups and tracker links, and returns the
+columns in `ItemOut`'s order, so that orjson writes them out as Pydantic would; the fields that
+are not columns are computed in SQL from the same rules. `tests/backlog/test_page_lane.py`
+holds this path and the ORM's (`service.list_items`) to the same bytes.
 """
 
 from dataclasses import dataclass
