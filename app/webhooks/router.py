@@ -6,6 +6,7 @@ from fastapi.responses import JSONResponse
 from app.core.crypto import SecretBox
 from app.core.db import SessionDep
 from app.core.errors import error_responses
+from app.core.fastlane import fast_lane
 from app.core.pagination import (
     Cursor,
     Limit,
@@ -30,8 +31,11 @@ def _box(request: Request) -> SecretBox:
 
 
 def _answer(delivery_id: int, new: bool) -> JSONResponse:
-    accepted = Accepted(delivery=delivery_id, outcome=Outcome.PENDING if new else Outcome.DUPLICATE)
-    return JSONResponse(accepted.model_dump(mode="json"), status_code=202 if new else 200)
+    """`Accepted`, built as a plain dict: it is all ints and fixed strings."""
+    outcome = Outcome.PENDING if new else Outcome.DUPLICATE
+    return JSONResponse(
+        {"delivery": delivery_id, "outcome": outcome.value}, status_code=202 if new else 200
+    )
 
 
 @router.post(
@@ -51,22 +55,25 @@ async def github_delivery(
     x_github_delivery: Annotated[str, Header(min_length=1, max_length=200)],
     x_hub_signature_256: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
-    integration = await service.integration_for(
-        session, integration_id=integration_id, kind=TrackerKind.GITHUB
+    lane = fast_lane(request)
+    receiver = await service.receiver_for(
+        session, lane, integration_id=integration_id, kind=TrackerKind.GITHUB
     )
     body = await request.body()
-    service.verify(integration, box, body, x_hub_signature_256)
+    service.verify(receiver, box, body, x_hub_signature_256)
     service.parse(body)
     if x_github_event == "ping":
         return JSONResponse({"ok": True}, status_code=200)
     stored_id, new = await service.store(
         session,
-        integration=integration,
+        lane,
+        receiver=receiver,
         delivery_id=x_github_delivery,
         event=x_github_event,
         body=body,
     )
-    await session.commit()
+    if lane is None:  # the fast lane's INSERT committed itself
+        await session.commit()
     return _answer(stored_id, new)
 
 
@@ -86,18 +93,20 @@ async def jira_delivery(
     x_hub_signature: Annotated[str | None, Header(max_length=200)] = None,
     x_atlassian_webhook_identifier: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
-    integration = await service.integration_for(
-        session, integration_id=integration_id, kind=TrackerKind.JIRA
+    lane = fast_lane(request)
+    receiver = await service.receiver_for(
+        session, lane, integration_id=integration_id, kind=TrackerKind.JIRA
     )
     body = await request.body()
-    service.verify(integration, box, body, x_hub_signature)
+    service.verify(receiver, box, body, x_hub_signature)
     payload = service.parse(body)
     event = str(payload.get("webhookEvent", "unknown")) if isinstance(payload, dict) else "unknown"
     delivery_id = service.jira_delivery_id(x_atlassian_webhook_identifier, body)
     stored_id, new = await service.store(
-        session, integration=integration, delivery_id=delivery_id, event=event, body=body
+        session, lane, receiver=receiver, delivery_id=delivery_id, event=event, body=body
     )
-    await session.commit()
+    if lane is None:  # the fast lane's INSERT committed itself
+        await session.commit()
     return _answer(stored_id, new)
 
 
