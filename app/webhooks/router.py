@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.core.crypto import SecretBox
@@ -26,6 +26,7 @@ _BODY = {"requestBody": {"content": {"application/json": {"schema": {"type": "ob
 
 
 def _box(request: Request) -> SecretBox:
+    """Called, not a dependency: FastAPI runs a sync dependency in a worker thread."""
     box: SecretBox = request.app.state.secret_box
     return box
 
@@ -50,7 +51,6 @@ async def github_delivery(
     integration_id: PathId,
     request: Request,
     session: SessionDep,
-    box: Annotated[SecretBox, Depends(_box)],
     x_github_event: Annotated[str, Header(max_length=100)],
     x_github_delivery: Annotated[str, Header(min_length=1, max_length=200)],
     x_hub_signature_256: Annotated[str | None, Header(max_length=200)] = None,
@@ -60,7 +60,7 @@ async def github_delivery(
         session, lane, integration_id=integration_id, kind=TrackerKind.GITHUB
     )
     body = await request.body()
-    service.verify(receiver, box, body, x_hub_signature_256)
+    service.verify(receiver, _box(request), body, x_hub_signature_256)
     service.parse(body)
     if x_github_event == "ping":
         return JSONResponse({"ok": True}, status_code=200)
@@ -89,7 +89,6 @@ async def jira_delivery(
     integration_id: PathId,
     request: Request,
     session: SessionDep,
-    box: Annotated[SecretBox, Depends(_box)],
     x_hub_signature: Annotated[str | None, Header(max_length=200)] = None,
     x_atlassian_webhook_identifier: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
@@ -98,7 +97,7 @@ async def jira_delivery(
         session, lane, integration_id=integration_id, kind=TrackerKind.JIRA
     )
     body = await request.body()
-    service.verify(receiver, box, body, x_hub_signature)
+    service.verify(receiver, _box(request), body, x_hub_signature)
     payload = service.parse(body)
     event = str(payload.get("webhookEvent", "unknown")) if isinstance(payload, dict) else "unknown"
     delivery_id = service.jira_delivery_id(x_atlassian_webhook_identifier, body)
