@@ -48,16 +48,15 @@ _DUPLICATE_NOTE = "redelivery of an id already received"
 
 
 async def receiver_for(
-    session: AsyncSession, lane: FastLane | None, *, integration_id: int, kind: TrackerKind
+    db: AsyncSession | FastLane, *, integration_id: int, kind: TrackerKind
 ) -> Receiver:
-    """The enabled integration of `kind` with this id, else NotFound. One fast-lane statement
-    on PostgreSQL; the ORM (SQLite) otherwise."""
-    if lane is not None:
-        row = await lane.fetchrow(_RECEIVER, integration_id, kind.value)
+    """The enabled integration of `kind` with this id, else NotFound."""
+    if isinstance(db, FastLane):
+        row = await db.fetchrow(_RECEIVER, integration_id, kind.value)
         if row is None:
             raise NotFound("integration", integration_id)
         return Receiver(integration_id, row["webhook_secret_sealed"])
-    integration = await session.get(Integration, integration_id)
+    integration = await db.get(Integration, integration_id)
     if integration is None or not integration.enabled or integration.kind is not kind:
         raise NotFound("integration", integration_id)
     return Receiver(integration.id, integration.webhook_secret_sealed)
@@ -84,30 +83,24 @@ def jira_delivery_id(header: str | None, body: bytes) -> str:
 
 
 async def store(
-    session: AsyncSession,
-    lane: FastLane | None,
-    *,
-    receiver: Receiver,
-    delivery_id: str,
-    event: str,
-    body: bytes,
+    db: AsyncSession | FastLane, *, receiver: Receiver, delivery_id: str, event: str, body: bytes
 ) -> tuple[int, bool]:
     """The stored delivery's id, and whether it is new (False: a redelivery, recorded as a
     duplicate beside the first). The first of an id is one `INSERT ... ON CONFLICT DO NOTHING
     RETURNING id` (the partial unique index on the first delivery of an id is the arbiter).
-    On PostgreSQL it runs in the fast lane: autocommit, so durable when it answers; the caller
-    has nothing to commit."""
+    In the fast lane (PostgreSQL) each statement commits itself, so the delivery is durable
+    when this returns; a session's caller commits."""
     delivery_id, event = delivery_id[:200], event[:100]
     text = body.decode("utf-8", "replace")
-    if lane is None:
+    if isinstance(db, AsyncSession):
         return await _store_orm(
-            session, integration_id=receiver.id, delivery_id=delivery_id, event=event, body=text
+            db, integration_id=receiver.id, delivery_id=delivery_id, event=event, body=text
         )
     args = (receiver.id, delivery_id, event)
-    row = await lane.fetchrow(_STORE, *args, text, utcnow())
+    row = await db.fetchrow(_STORE, *args, text, utcnow())
     if row is not None:
         return row["id"], True
-    row = await lane.fetchrow(_STORE_DUPLICATE, *args, _DUPLICATE_NOTE, utcnow())
+    row = await db.fetchrow(_STORE_DUPLICATE, *args, _DUPLICATE_NOTE, utcnow())
     assert row is not None  # an INSERT ... RETURNING without ON CONFLICT returns its row
     return row["id"], False
 

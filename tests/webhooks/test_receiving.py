@@ -166,7 +166,7 @@ async def test_a_delivery_is_stored_as_the_orm_path_stores_it(
     receiver = service.Receiver(integration, None)
     for _ in range(2):  # the ORM path, as on SQLite
         await service.store(
-            session, None, receiver=receiver, delivery_id="d-2", event="issues", body=OPENED
+            session, receiver=receiver, delivery_id="d-2", event="issues", body=OPENED
         )
     rows = list(await session.scalars(select(Delivery).order_by(Delivery.id)))
     assert [d.delivery_id for d in rows] == ["d-1", "d-1", "d-2", "d-2"]
