@@ -243,3 +243,12 @@ async def test_a_client_gone_before_its_body_ends_is_no_error(
     access = [r for r in caplog.records if r.name == "app.access" and r.__dict__["path"] == path]
     assert [r.__dict__["status"] for r in access] == [499]
     assert await _stored(session) == 0
+
+
+async def test_bodies_json_takes_are_still_taken(api: AsyncClient, session: AsyncSession) -> None:
+    """JSON parsing went to orjson, which is stricter than json: what json took still goes."""
+    _, it = await make_user(session, role=Role.IT)
+    url = f"/api/v1/webhooks/github/{await _integration(api, it, 'github')}"
+    for n, body in enumerate((b'{"x": NaN}', b'{"x": "\\ud800"}')):
+        headers = _github_headers(body, delivery=f"lax-{n}")
+        assert (await api.post(url, content=body, headers=headers)).status_code == 202
