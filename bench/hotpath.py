@@ -7,7 +7,7 @@
 
 `--webhook` posts signed GitHub deliveries (the load run's `issues/edited` payload, a fresh
 `X-GitHub-Delivery` each) to an integration `bench-hotpath` whose secret it seals with this
-run's key, and deletes that integration's deliveries at the end.
+run's key, and deletes it and its deliveries at the end.
 
 `--cpu` measures CPU time per request (client and server: one process) without a profiler,
 the measure least moved by other work on the machine; with PYTHONPATH set to an exported
@@ -85,11 +85,13 @@ async def hook_integration(database_url: str, key: str) -> int:
         await engine.dispose()
 
 
-async def drop_deliveries(database_url: str, integration_id: int) -> None:
+async def drop_hook(database_url: str, integration_id: int) -> None:
+    """The integration and its deliveries go: no worker should ever poll or process them."""
     engine = make_engine(database_url, pool_size=1)
     try:
         async with make_sessionmaker(engine)() as session:
             await session.execute(delete(Delivery).where(Delivery.integration_id == integration_id))
+            await session.execute(delete(Integration).where(Integration.id == integration_id))
             await session.commit()
     finally:
         await engine.dispose()
@@ -203,7 +205,7 @@ async def main() -> None:
                 elapsed = time.perf_counter() - started
                 sys.stdout.write(profiler.output_text(unicode=True, show_all=False))
     if args.webhook:
-        await drop_deliveries(args.database_url, hook)
+        await drop_hook(args.database_url, hook)
     sys.stdout.write(f"\n{elapsed / args.requests * 1000:.2f} ms wall per request\n")
 
 
