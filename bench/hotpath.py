@@ -3,6 +3,11 @@
     python bench/hotpath.py --database-url postgresql://postgres@127.0.0.1/bench_perf_1m \
         [--path '/api/v1/items?sprint_id=none&limit=50'] [--method POST --body '{...}'] \
         [--token-user bench-it-1] [--requests 500]
+    python bench/hotpath.py --database-url ... --webhook [--cpu]
+
+`--webhook` posts signed GitHub deliveries (the load run's `issues/edited` payload, a fresh
+`X-GitHub-Delivery` each) to an integration `bench-hotpath` whose secret it seals with this
+run's key, and deletes it and its deliveries at the end.
 
 `--cpu` measures CPU time per request (client and server: one process) without a profiler,
 the measure least moved by other work on the machine; with PYTHONPATH set to an exported
@@ -19,6 +24,7 @@ import cProfile
 import pstats
 import sys
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,11 +32,21 @@ import httpx
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from pyinstrument import Profiler
+from sqlalchemy import delete, select
 
 from app.core.config import Settings
+from app.core.crypto import SecretBox
 from app.core.db import make_engine, make_sessionmaker
 from app.main import create_app
+from app.sync.models import Integration, TrackerKind
 from app.users import service as users_service
+from app.webhooks.models import Delivery
+from app.webhooks.signatures import sign
+
+ROOT = Path(__file__).resolve().parents[1]
+PAYLOAD = (ROOT / "tests/fixtures/github/webhooks/issues/edited.payload.json").read_bytes()
+WEBHOOK_SECRET = "bench-secret"
+HOOK_NAME = "bench-hotpath"
 
 
 async def token_for(database_url: str, user: str) -> str:
@@ -45,6 +61,49 @@ async def token_for(database_url: str, user: str) -> str:
             return secret
     finally:
         await engine.dispose()
+
+
+async def hook_integration(database_url: str, key: str) -> int:
+    """The `bench-hotpath` GitHub integration, its secret sealed with this run's key."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            found = await session.scalar(select(Integration).where(Integration.name == HOOK_NAME))
+            if found is None:
+                found = Integration(
+                    kind=TrackerKind.GITHUB,
+                    name=HOOK_NAME,
+                    base_url="https://api.github.com",
+                    repository="acme/webshop",
+                )
+                session.add(found)
+            found.webhook_secret_sealed = SecretBox([key]).seal(WEBHOOK_SECRET)
+            found.enabled = True
+            await session.commit()
+            return found.id
+    finally:
+        await engine.dispose()
+
+
+async def drop_hook(database_url: str, integration_id: int) -> None:
+    """The integration and its deliveries go: no worker should ever poll or process them."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            await session.execute(delete(Delivery).where(Delivery.integration_id == integration_id))
+            await session.execute(delete(Integration).where(Integration.id == integration_id))
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+def hook_headers() -> dict[str, str]:
+    return {
+        "X-GitHub-Event": "issues",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(WEBHOOK_SECRET, PAYLOAD),
+        "Content-Type": "application/json",
+    }
 
 
 def by_package(c_profile: cProfile.Profile, requests: int) -> str:
@@ -85,6 +144,7 @@ async def main() -> None:
     parser.add_argument("--body")
     parser.add_argument("--token-user", default="bench-admin")
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--webhook", action="store_true", help="signed GitHub deliveries")
     parser.add_argument(
         "--cpu", action="store_true", help="no profiler: CPU and wall time per request only"
     )
@@ -94,6 +154,7 @@ async def main() -> None:
     args = parser.parse_args()
     token = await token_for(args.database_url, args.token_user)
     key = SecretStr(Fernet.generate_key().decode())
+    hook = await hook_integration(args.database_url, key.get_secret_value()) if args.webhook else 0
     settings = Settings(
         database_url=args.database_url,
         log_level="WARNING",
@@ -107,9 +168,14 @@ async def main() -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
 
             async def call() -> None:
-                response = await client.request(
-                    args.method, args.path, headers=headers, content=args.body
-                )
+                if args.webhook:
+                    response = await client.post(
+                        f"/api/v1/webhooks/github/{hook}", headers=hook_headers(), content=PAYLOAD
+                    )
+                else:
+                    response = await client.request(
+                        args.method, args.path, headers=headers, content=args.body
+                    )
                 if not response.is_success:
                     raise SystemExit(f"{response.status_code}: {response.text[:300]}")
 
@@ -138,6 +204,8 @@ async def main() -> None:
                         await call()
                 elapsed = time.perf_counter() - started
                 sys.stdout.write(profiler.output_text(unicode=True, show_all=False))
+    if args.webhook:
+        await drop_hook(args.database_url, hook)
     sys.stdout.write(f"\n{elapsed / args.requests * 1000:.2f} ms wall per request\n")
 
 

@@ -6,15 +6,17 @@ from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from app.core.request_context import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for it; only our access log ever sees it
 logger = logging.getLogger("app.errors")
 
 
@@ -204,6 +206,13 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _client_disconnect(request: Request, exc: Exception) -> Response:
+    """The client went away before sending its whole body (e.g. a load generator stopping):
+    there is no one to answer and nothing went wrong here. The server drops what is sent."""
+    logger.info("client disconnected before sending the whole body")
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     request_id = current_request_id()
     logger.exception("unhandled error", extra={"request_id": request_id})
@@ -224,6 +233,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StaleDataError, _concurrent_update)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

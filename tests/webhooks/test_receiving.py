@@ -1,15 +1,21 @@
 """Signed deliveries from GitHub and Jira (real payloads from ../shared/fixtures): verified,
 stored once, answered fast; everything else refused with nothing stored."""
 
+import logging
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Message
 
+from app.core.db import utcnow
 from app.core.http import AsyncClient
 from app.sync import ssrf
 from app.users.models import Role
+from app.webhooks import service
 from app.webhooks.models import Delivery
 from app.webhooks.signatures import sign
 from tests.builders import make_user
@@ -134,3 +140,115 @@ async def test_jira_delivery_uses_its_identifier_or_a_body_hash(
         headers=it,
     )
     assert replayed.json()["outcome"] == "pending"
+
+
+def _stored_fields(delivery: Delivery) -> tuple[object, ...]:
+    return (
+        delivery.integration_id,
+        delivery.event,
+        delivery.body,
+        delivery.outcome,
+        delivery.note,
+        delivery.attempts,
+        delivery.processed_at,
+    )
+
+
+async def test_a_delivery_is_stored_as_the_orm_path_stores_it(
+    api: AsyncClient, session: AsyncSession
+) -> None:
+    """On PostgreSQL the API stores through the fast lane; its rows must be the ORM path's."""
+    _, it = await make_user(session, role=Role.IT)
+    integration = await _integration(api, it, "github")
+    url = f"/api/v1/webhooks/github/{integration}"
+    first = await api.post(url, content=OPENED, headers=_github_headers(OPENED, delivery="d-1"))
+    again = await api.post(url, content=OPENED, headers=_github_headers(OPENED, delivery="d-1"))
+    receiver = service.Receiver(integration, None)
+    for _ in range(2):  # the ORM path, as on SQLite
+        await service.store(
+            session, receiver=receiver, delivery_id="d-2", event="issues", body=OPENED
+        )
+    rows = list(await session.scalars(select(Delivery).order_by(Delivery.id)))
+    assert [d.delivery_id for d in rows] == ["d-1", "d-1", "d-2", "d-2"]
+    assert [_stored_fields(d) for d in rows[:2]] == [_stored_fields(d) for d in rows[2:]]
+    assert rows[0].body == OPENED.decode()
+    assert rows[0].outcome == "pending"
+    assert all(abs(utcnow() - d.received_at) < timedelta(minutes=1) for d in rows)
+    assert (first.status_code, first.json()) == (
+        202,
+        {"delivery": rows[0].id, "outcome": "pending"},
+    )
+    assert (again.status_code, again.json()) == (
+        200,
+        {"delivery": rows[1].id, "outcome": "duplicate"},
+    )
+
+
+async def test_only_an_enabled_integration_of_the_kind_with_a_secret_accepts(
+    api: AsyncClient, session: AsyncSession
+) -> None:
+    _, it = await make_user(session, role=Role.IT)
+    no_secret = await _integration(api, it, "github", webhook_secret=None, name="quiet")
+    disabled = await _integration(api, it, "github", enabled=False, name="off")
+    jira = await _integration(api, it, "jira")
+    for integration, status, slug in (
+        (no_secret, 401, "unauthorized"),
+        (disabled, 404, "not-found"),
+        (jira, 404, "not-found"),
+        (2**31 - 1, 404, "not-found"),
+    ):
+        resp = await api.post(
+            f"/api/v1/webhooks/github/{integration}",
+            content=OPENED,
+            headers=_github_headers(OPENED),
+        )
+        assert_problem(resp, status, slug)
+    assert await _stored(session) == 0
+
+
+async def test_a_client_gone_before_its_body_ends_is_no_error(
+    app: FastAPI, api: AsyncClient, session: AsyncSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, it = await make_user(session, role=Role.IT)
+    path = f"/api/v1/webhooks/github/{await _integration(api, it, 'github')}"
+    headers = [(k.lower().encode(), v.encode()) for k, v in _github_headers(OPENED).items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"test"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+    }
+    arriving: list[Message] = [
+        {"type": "http.request", "body": OPENED[:100], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> Message:
+        return arriving.pop(0)
+
+    async def send(message: Message) -> None:
+        pass
+
+    with caplog.at_level(logging.INFO):
+        await app(scope, receive, send)  # before: raised ClientDisconnect, logged at ERROR
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    access = [r for r in caplog.records if r.name == "app.access" and r.__dict__["path"] == path]
+    assert [r.__dict__["status"] for r in access] == [499]
+    assert await _stored(session) == 0
+
+
+async def test_bodies_json_takes_are_still_taken(api: AsyncClient, session: AsyncSession) -> None:
+    """JSON parsing went to orjson, which is stricter than json: what json took still goes."""
+    _, it = await make_user(session, role=Role.IT)
+    url = f"/api/v1/webhooks/github/{await _integration(api, it, 'github')}"
+    for n, body in enumerate((b'{"x": NaN}', b'{"x": "\\ud800"}')):
+        headers = _github_headers(body, delivery=f"lax-{n}")
+        assert (await api.post(url, content=body, headers=headers)).status_code == 202
