@@ -44,6 +44,7 @@ security review, backlog, sprints and tracker sync. Errors are RFC 9457 problem+
 
 
 ROUTERS = (
+    webhooks_router,  # first: FastAPI tries routers in order, and deliveries come in bursts
     health.router,
     users_router,
     requests_router,
@@ -53,7 +54,6 @@ ROUTERS = (
     plans_router,
     suppliers_router,
     sync_router,
-    webhooks_router,
     comments_router,
     events_router,
     reports_router,

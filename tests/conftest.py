@@ -16,14 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.config import Settings
 from app.core.crypto import secret_box
-from app.core.db import Sessionmakers, get_session, make_engine
+from app.core.db import make_engine
 from app.core.fastlane import FastLane
 from app.core.http import ASGITransport, AsyncClient
 from app.core.migrations import upgrade_async
 from app.main import create_app
 from app.users.models import Role
 from tests.builders import make_user
-from tests.databases import BACKENDS, throwaway_database
+from tests.databases import BACKENDS, SharedSession, throwaway_database
 
 LoginAs = Callable[[Role], Awaitable[dict[str, str]]]
 
@@ -79,16 +79,11 @@ async def app(
 ) -> FastAPI:
     app = create_app(settings)
     app.state.engine = engine
-    app.state.sessionmakers = Sessionmakers(engine)
     app.state.secret_box = secret_box(settings)
     if engine.dialect.name == "postgresql":  # the fast lane runs in the test's transaction
         raw = await connection.get_raw_connection()
         app.state.fast_lane = FastLane.on(cast(asyncpg.Connection, raw.driver_connection))
-
-    async def test_session() -> AsyncIterator[AsyncSession]:
-        yield session
-
-    app.dependency_overrides[get_session] = test_session
+    app.state.sessionmakers = SharedSession(session)
     return app
 
 

@@ -3,12 +3,12 @@
 import os
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from app.core.urls import async_database_url
 
@@ -34,3 +34,20 @@ async def throwaway_database(backend: str, tmp_dir: Path) -> AsyncIterator[str]:
                 await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         await admin.dispose()
+
+
+class SharedSession:
+    """An app's `sessionmakers` in a test: every request gets `session`, which joins the test's
+    outer transaction (routes may commit; all is rolled back at the end) and is left open."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    @asynccontextmanager
+    async def _shared(self) -> AsyncIterator[AsyncSession]:
+        yield self._session
+
+    def read(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return self._shared()
+
+    write = read

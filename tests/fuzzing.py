@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import asyncpg
 import requests
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.config import Settings
 from app.core.crypto import secret_box
-from app.core.db import Sessionmakers, get_session, make_engine
+from app.core.db import Sessionmakers, make_engine
 from app.core.fastlane import FastLane
 from app.core.migrations import upgrade_async
 from app.demo import load_demo
@@ -31,7 +32,7 @@ from app.main import create_app
 from app.users.models import Role
 from app.webhooks.signatures import sign
 from tests.builders import make_user
-from tests.databases import throwaway_database
+from tests.databases import SharedSession, throwaway_database
 
 WEBHOOK_SECRET = "fuzz-webhook-secret"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -83,22 +84,28 @@ async def fuzz_database(backend: str, tmp_dir: Path) -> AsyncIterator[FuzzDataba
 
 
 def _lifespan(settings: Settings) -> Callable[[FastAPI], Any]:
+    """The app's database, made once: schemathesis may end the lifespan when a client closes
+    and start it again mid-scenario, and what `rolled_back` put in place must stay."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.secret_box = secret_box(settings)
-        engine = make_engine(settings.database_url, pool_size=2)
-        app.state.engine = engine
-        app.state.sessionmakers = Sessionmakers(engine)
-        if not settings.is_sqlite:
-            app.state.fast_lane = await FastLane.open(settings.database_url, size=2)
-        try:
-            yield
-        finally:
-            if app.state.fast_lane is not None:
-                await app.state.fast_lane.close()
-            await engine.dispose()
+        if getattr(app.state, "engine", None) is None:
+            app.state.secret_box = secret_box(settings)
+            engine = make_engine(settings.database_url, pool_size=2)
+            app.state.engine = engine
+            app.state.sessionmakers = Sessionmakers(engine)
+            if not settings.is_sqlite:
+                app.state.fast_lane = await FastLane.open(settings.database_url, size=2)
+        yield
 
     return lifespan
+
+
+async def _close(app: FastAPI) -> None:
+    if app.state.fast_lane is not None:
+        await app.state.fast_lane.close()
+    if getattr(app.state, "engine", None) is not None:
+        await app.state.engine.dispose()
 
 
 @contextmanager
@@ -112,6 +119,7 @@ def fuzz_target(database: FuzzDatabase) -> Iterator[FuzzTarget]:
         yield FuzzTarget(app, database.headers)
     finally:
         asgi.shutdown_lifespans()
+        asgi._get_portal().call(_close, app)
 
 
 @contextmanager
@@ -125,15 +133,15 @@ def rolled_back(app: FastAPI) -> Iterator[None]:
     session = AsyncSession(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
     )
-
-    async def joined() -> AsyncIterator[AsyncSession]:
-        yield session
-
-    app.dependency_overrides[get_session] = joined
+    sessionmakers, lane = app.state.sessionmakers, app.state.fast_lane
+    app.state.sessionmakers = SharedSession(session)
+    if lane is not None:  # the lane's statements join the transaction too
+        raw = portal.call(connection.get_raw_connection)
+        app.state.fast_lane = FastLane.on(cast(asyncpg.Connection, raw.driver_connection))
     try:
         yield
     finally:
-        del app.dependency_overrides[get_session]
+        app.state.sessionmakers, app.state.fast_lane = sessionmakers, lane
         portal.call(session.close)
         portal.call(transaction.rollback)
         portal.call(connection.close)

@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         return Path.cwd()
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:  # async: sync ones run in a thread
     settings: Settings = request.app.state.settings
     return settings
 

@@ -11,11 +11,11 @@ duplicate); a statement that meets a dead pooled connection is retried once on a
 PostgreSQL only: on SQLite (one process) the lane is absent and callers take the ORM path.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
 import asyncpg
 import orjson
-from fastapi import Depends, Request
+from fastapi import Request
 from sqlalchemy.engine import make_url
 
 _DEAD_CONNECTION = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError)
@@ -82,6 +82,3 @@ def fast_lane(request: Request) -> FastLane | None:
     """The app's lane (PostgreSQL), or None (SQLite: take the ORM path)."""
     lane: FastLane | None = getattr(request.app.state, "fast_lane", None)
     return lane
-
-
-FastLaneDep = Annotated[FastLane | None, Depends(fast_lane)]

@@ -39,7 +39,7 @@ router = APIRouter(prefix="/api/v1", tags=["integrations"], responses=error_resp
 _WRITE_ERRORS = error_responses(403, 404, 409, 412, 422)
 
 
-def get_secret_box(request: Request) -> SecretBox:
+async def get_secret_box(request: Request) -> SecretBox:
     box: SecretBox = request.app.state.secret_box
     return box
 

@@ -1,5 +1,5 @@
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import SecretBox
-from app.core.db import SessionDep, get_session
+from app.core.db import SessionDep, open_session
 from app.core.errors import error_responses
 from app.core.fastlane import FastLane, fast_lane
 from app.core.pagination import (
@@ -37,24 +37,13 @@ def _box(request: Request) -> SecretBox:
 @asynccontextmanager
 async def _database(request: Request) -> AsyncIterator[AsyncSession | FastLane]:
     """Where ingest reads and writes: the fast lane (PostgreSQL; each statement commits
-    itself), else a session, committed on a clean exit.
-
-    Not `SessionDep`: FastAPI's handling of a yield dependency costs ~0.15 ms of CPU per
-    delivery even when the session goes unused. So the session is opened here, only where it
-    is needed, as FastAPI would open it: an app's override of `get_session` (the tests' own
-    transaction; overrides take no arguments) included."""
+    itself), else a session, committed on a clean exit. Not `SessionDep`: see `open_session`."""
     if (lane := fast_lane(request)) is not None:
         yield lane
         return
-    override = request.app.dependency_overrides.get(get_session)
-    sessions = asynccontextmanager(override)() if override else _session_of(request)
-    async with sessions as session:
+    async with open_session(request) as session:
         yield session
         await session.commit()
-
-
-def _session_of(request: Request) -> AbstractAsyncContextManager[AsyncSession]:
-    return asynccontextmanager(get_session)(request)
 
 
 def _answer(delivery_id: int, new: bool) -> JSONResponse:
