@@ -252,3 +252,20 @@ async def test_bodies_json_takes_are_still_taken(api: AsyncClient, session: Asyn
     for n, body in enumerate((b'{"x": NaN}', b'{"x": "\\ud800"}')):
         headers = _github_headers(body, delivery=f"lax-{n}")
         assert (await api.post(url, content=body, headers=headers)).status_code == 202
+
+
+async def test_json_in_another_encoding_than_utf8_is_400_and_stores_nothing(
+    api: AsyncClient, session: AsyncSession
+) -> None:
+    """Before: json took UTF-16 and UTF-32, and PostgreSQL refused the NULs of the stored text
+    (a 500); SQLite stored it garbled."""
+    _, it = await make_user(session, role=Role.IT)
+    url = f"/api/v1/webhooks/github/{await _integration(api, it, 'github')}"
+    for n, encoding in enumerate(("utf-16", "utf-32", "utf-16-le")):
+        body = '{"action": "edited"}'.encode(encoding)
+        resp = await api.post(url, content=body, headers=_github_headers(body, delivery=f"e-{n}"))
+        assert_problem(resp, 400, "not-json")
+    body = "\ufeff{}".encode()  # UTF-8 with a byte order mark: RFC 8259 lets a parser take it
+    resp = await api.post(url, content=body, headers=_github_headers(body, delivery="bom"))
+    assert resp.status_code == 202
+    assert await _stored(session) == 1
