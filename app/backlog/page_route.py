@@ -54,36 +54,52 @@ async def _answer(scope: Scope, lane: FastLane) -> tuple[dict[str, Any], dict[st
     secret = _bearer(scope["headers"])
     if query is None or secret is None:
         return None
-    filters, limit, cursor = query
-    limiter = ratelimit.limiter_of_app(scope["app"])
-    window = limiter.window() if limiter else None
     try:
-        page.check_cursor(cursor)  # a bad one is the route's 400, before anything is counted
-        answer = await page.read(
-            lane,
-            secret=secret,
-            window_start=window.start if window else None,
-            filters=filters,
-            limit=limit,
-            cursor=cursor,
-        )
-        if answer is None:
-            return None  # the route's 401
-        if limiter and window:
-            assert answer.hits is not None
-            quota = limiter.quota(answer.hits, window)
-            if quota.exceeded:
-                return None  # the route's 429 (it counts once more: the quota is spent anyway)
-            scope.setdefault("state", {})[ratelimit.STATE_KEY] = quota
-            await limiter.prune(lane, window)
+        answer = await _read(scope, lane, secret, *query)
     except _LANE_ERRORS:
         return None  # the route meets the same trouble and answers it as a problem
-    body, next_cursor = answer.body, answer.next_cursor
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    if next_cursor is not None:
-        headers.append((b"link", next_link(URL(scope=scope), next_cursor).encode("latin-1")))
+    if answer is None:
+        return None
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(answer.body)),
+    ]
+    if answer.next_cursor is not None:
+        link = next_link(URL(scope=scope), answer.next_cursor)
+        headers.append((b"link", link.encode("latin-1")))
     start = {"type": "http.response.start", "status": 200, "headers": headers}
-    return start, {"type": "http.response.body", "body": body}
+    return start, {"type": "http.response.body", "body": answer.body}
+
+
+async def _read(
+    scope: Scope,
+    lane: FastLane,
+    secret: str,
+    filters: dict[str, Any],
+    limit: int,
+    cursor: str | None,
+) -> page.Answer | None:
+    """The page, counted against the caller's quota; None for the route's 401 or 429."""
+    page.check_cursor(cursor)  # a bad one is the route's 400, before anything is counted
+    limiter = ratelimit.limiter_of_app(scope["app"])
+    window = limiter.window() if limiter else None
+    answer = await page.read(
+        lane,
+        secret=secret,
+        window_start=window.start if window else None,
+        filters=filters,
+        limit=limit,
+        cursor=cursor,
+    )
+    if answer is None or limiter is None or window is None:
+        return answer
+    assert answer.hits is not None
+    quota = limiter.quota(answer.hits, window)
+    if quota.exceeded:
+        return None  # the route's 429 (it counts once more: the quota is spent anyway)
+    scope.setdefault("state", {})[ratelimit.STATE_KEY] = quota
+    await limiter.prune(lane, window)
+    return answer
 
 
 def _plain_query(raw: bytes) -> tuple[dict[str, Any], int, str | None] | None:
