@@ -19,7 +19,7 @@ from app.core.pagination import Keyset, keyset_page
 from app.core.schemas import contains_pattern, reject_nulls
 from app.requests.models import IMPACT_ORDER, Impact
 from app.sprints.models import Sprint, SprintState
-from app.teams.models import Team
+from app.teams.service import team_exists
 from app.users.models import Role, User
 from app.users.service import ensure_role
 
@@ -190,7 +190,7 @@ async def _check_references(session: AsyncSession, item: BacklogItem) -> None:
             errors.append({"loc": ["body", "parent_id"], "msg": "must be an existing epic"})
         elif item.type is ItemType.EPIC or parent.id == item.id:
             errors.append({"loc": ["body", "parent_id"], "msg": "epics do not nest"})
-    if item.team_id is not None and await session.get(Team, item.team_id) is None:
+    if item.team_id is not None and not await team_exists(session, item.team_id):
         errors.append({"loc": ["body", "team_id"], "msg": "no such team"})
     if item.assignee_id is not None:
         assignee = await session.get(User, item.assignee_id)

@@ -19,7 +19,7 @@ from app.sync import ssrf
 from app.sync.models import Integration, ItemLink, SyncState, TrackerKind
 from app.sync.schemas import IntegrationCreate, IntegrationOut, IntegrationUpdate, LinkCreate
 from app.sync.status_maps import with_defaults
-from app.teams.models import Team
+from app.teams.service import team_exists
 from app.users.models import User
 
 GITHUB_API = "https://api.github.com"
@@ -91,7 +91,7 @@ async def _apply(
         }
     for name, value in values.items():
         setattr(integration, name, value)
-    if integration.team_id is not None and await session.get(Team, integration.team_id) is None:
+    if integration.team_id is not None and not await team_exists(session, integration.team_id):
         raise UnprocessableEntity(
             "No such team.", errors=[{"loc": ["body", "team_id"], "msg": "no such team"}]
         )
