@@ -22,8 +22,9 @@ BACKLOG_LOCKS = 0x6262  # advisory-lock namespace ("bb") of backlog ranking on P
 
 async def lock_backlog(session: AsyncSession, backlog: int) -> None:
     """Rank writers of one backlog take turns until they commit (PostgreSQL; SQLite has one
-    writer anyway). Without it, concurrent appends compute the same key and all but one
-    fail on the unique (backlog, rank) index, which stays the arbiter."""
+    writer anyway): every writer takes this before it reads the neighbours it ranks between.
+    Without it, concurrent appends compute the same key and all but one fail on the unique
+    (backlog, rank) index, which stays the arbiter (a 409 there would be a missing lock)."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(select(func.pg_advisory_xact_lock(BACKLOG_LOCKS, backlog)))
 

@@ -1,11 +1,9 @@
 """Backlog items: create, read, edit, list. Status and readiness: `readiness.py`."""
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, with_expression
 
@@ -53,7 +51,6 @@ SORTS = {
     "created_at": BacklogItem.created_at,
     "updated_at": BacklogItem.updated_at,
 }
-RANK_RETRIES = 3
 
 
 class ItemInUse(Conflict):
@@ -88,42 +85,16 @@ async def get_item(session: AsyncSession, *, item_id: int) -> BacklogItem:
 
 
 async def add_item(session: AsyncSession, item: BacklogItem, *, actor: User | None) -> BacklogItem:
-    """Insert at the bottom of its backlog (retrying if a concurrent insert took the key)."""
+    """Insert at the bottom of its backlog."""
     await _check_references(session, item)
     item.backlog = item.team_id or 0
     item.wsjf = compute_wsjf(item)
-
-    async def bottom() -> str:
-        return await ranking.rank_at(session, backlog=item.backlog, position="bottom")
-
-    await _store_ranked(session, item, bottom, new=True)
+    await ranking.lock_backlog(session, item.backlog)
+    item.rank = await ranking.rank_at(session, backlog=item.backlog, position="bottom")
+    session.add(item)
+    await session.flush()
     _record(session, "item.created", item, actor, {"before": {}, "after": snapshot(item)})
     return item
-
-
-async def _store_ranked(
-    session: AsyncSession, item: BacklogItem, rank: Callable[[], Awaitable[str]], *, new: bool
-) -> None:
-    """Give the item a rank and flush it; a concurrent writer that took the same key makes us
-    compute a fresh one (the unique (backlog, rank) index is the arbiter)."""
-    await ranking.lock_backlog(session, item.backlog)
-    for attempt in range(RANK_RETRIES):
-        item.rank = await rank()
-        try:
-            async with session.begin_nested():
-                if new:
-                    session.add(item)
-                await session.flush()
-            return
-        except IntegrityError as exc:
-            if not _rank_clash(exc) or attempt == RANK_RETRIES - 1:
-                raise
-
-
-def _rank_clash(exc: IntegrityError) -> bool:
-    """A concurrent insert took the same rank (worth retrying), not some other constraint."""
-    message = str(exc.orig)
-    return "uq_backlog_items_backlog_rank" in message or "backlog_items.rank" in message
 
 
 async def create_item(session: AsyncSession, *, data: ItemCreate, actor: User) -> BacklogItem:
@@ -150,6 +121,7 @@ async def update_item(
     item.wsjf = compute_wsjf(item)
     if (backlog := item.team_id or 0) != item.backlog:  # a new team: the bottom of its backlog
         with session.no_autoflush:  # the old rank must not land in the new backlog first
+            await ranking.lock_backlog(session, backlog)
             rank = await ranking.rank_at(
                 session, backlog=backlog, position="bottom", moving=item.id
             )
@@ -221,23 +193,16 @@ async def move_item(
     anchor_id = before_id if before_id is not None else after_id
     field = "before_id" if before_id is not None else "after_id"
     anchor = None if anchor_id is None else await _anchor(session, item, anchor_id, field)
-    old_rank, tries = item.rank, 0
-
-    async def slot() -> str:
-        nonlocal tries
-        tries += 1
-        if anchor is not None and tries > 1:  # a retry: the anchor may have moved meanwhile
-            await session.refresh(anchor)
-        return await ranking.rank_at(
-            session,
-            backlog=item.backlog,
-            position=position,
-            moving=item.id,
-            before=anchor if before_id is not None else None,
-            after=anchor if after_id is not None else None,
-        )
-
-    await _store_ranked(session, item, slot, new=False)
+    old_rank = item.rank
+    item.rank = await ranking.rank_at(
+        session,
+        backlog=item.backlog,
+        position=position,
+        moving=item.id,
+        before=anchor if before_id is not None else None,
+        after=anchor if after_id is not None else None,
+    )
+    await session.flush()
     moved = {"before": {"rank": old_rank}, "after": {"rank": item.rank}}
     _record(session, "item.moved", item, actor, moved)
     return item

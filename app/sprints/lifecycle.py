@@ -164,6 +164,7 @@ async def _carry(
             )
     top = None
     if target is None and items:
+        await ranking.lock_backlog(session, sprint.team_id)
         top = await ranking.rank_at(session, backlog=sprint.team_id, position="top")
     for item in reversed(items):
         item.sprint_id = target.id if target else None

@@ -136,6 +136,7 @@ async def add_items(
 
 async def _join(session: AsyncSession, sprint: Sprint, item: BacklogItem, actor: User) -> None:
     if item.team_id is None:  # a team-less item joins the team's backlog, at its bottom
+        await ranking.lock_backlog(session, sprint.team_id)
         rank = await ranking.rank_at(
             session, backlog=sprint.team_id, position="bottom", moving=item.id
         )
