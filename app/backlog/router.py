@@ -139,11 +139,11 @@ async def get_item(
     return (await items_out(session, [item]))[0]
 
 
-async def _committed(session: SessionDep, item_id: PathId, response: Response) -> ItemOut:
-    """Commit and answer with the item as committed: read after the flush, in the same
-    transaction (not in a second one after the commit), then commit before answering."""
+async def _committed(session: SessionDep, item: BacklogItem, response: Response) -> ItemOut:
+    """Commit and answer with the item as committed: its state after the flush (every column
+    is written from Python, version and updated_at included, so nothing needs reading back),
+    its roll-up and links read in the same transaction, then commit before answering."""
     await session.flush()
-    item = await service.get_item(session, item_id=item_id)
     answer = (await items_out(session, [item]))[0]
     await session.commit()
     set_etag(response, item.version)
@@ -165,7 +165,7 @@ async def update_item(
 ) -> ItemOut:
     check_if_match(if_match, item.version)
     await service.update_item(session, item=item, data=body, actor=actor)
-    return await _committed(session, item.id, response)
+    return await _committed(session, item, response)
 
 
 @router.post(
@@ -190,7 +190,7 @@ async def move_item(
         position=body.position,
         actor=actor,
     )
-    return await _committed(session, item.id, response)
+    return await _committed(session, item, response)
 
 
 @router.post(
@@ -209,7 +209,7 @@ async def clear_item(
     check_if_match(if_match, item.version)
     notes = body.notes if body else None
     await readiness.clear_security(session, item=item, notes=notes, actor=actor)
-    return await _committed(session, item.id, response)
+    return await _committed(session, item, response)
 
 
 @router.delete(

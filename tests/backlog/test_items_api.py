@@ -253,3 +253,25 @@ async def test_assignee_must_be_an_active_user(
     item = await make_item(session)
     resp = await api.patch(f"/api/v1/items/{item.id}", json={"assignee_id": dev.id}, headers=it)
     assert resp.json()["assignee_id"] == dev.id
+
+
+async def test_what_a_write_answers_is_what_a_read_then_shows(
+    api: AsyncClient, session: AsyncSession
+) -> None:
+    """Writes answer from the flushed item without reading it back: nothing in the answer may
+    be stale (version, updated_at, wsjf, rank, links), nor the ETag."""
+    _, it = await make_user(session, role=Role.IT)
+    epic = await make_item(session, type="epic")
+    item = await make_item(session, story_points=3)
+    url = f"/api/v1/items/{item.id}"
+    writes = [
+        ("PATCH", url, {"business_value": 8, "parent_id": epic.id, "labels": ["b", "a"]}),
+        ("POST", f"{url}/move", {"position": "top"}),
+        ("PATCH", f"/api/v1/items/{epic.id}", {"title": "Epic, renamed"}),
+    ]
+    for method, path, body in writes:
+        written = await api.request(method, path, json=body, headers=it)
+        assert written.status_code == 200, written.text
+        read = await api.get(path.removesuffix("/move"), headers=it)
+        assert written.json() == read.json()
+        assert written.headers["etag"] == read.headers["etag"]
