@@ -25,6 +25,8 @@ import pstats
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,6 +35,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from pyinstrument import Profiler
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.crypto import SecretBox
@@ -50,49 +53,47 @@ HOOK_NAME = "bench-hotpath"
 
 
 async def token_for(database_url: str, user: str) -> str:
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            found = await users_service.get_user_by_name(session, name=user)
-            _, secret = await users_service.create_token(
-                session, user=found, name="bench-profile", ttl=timedelta(days=1)
-            )
-            await session.commit()
-            return secret
-    finally:
-        await engine.dispose()
+    async with _session(database_url) as session:
+        found = await users_service.get_user_by_name(session, name=user)
+        _, secret = await users_service.create_token(
+            session, user=found, name="bench-profile", ttl=timedelta(days=1)
+        )
+        await session.commit()
+        return secret
 
 
 async def hook_integration(database_url: str, key: str) -> int:
     """The `bench-hotpath` GitHub integration, its secret sealed with this run's key."""
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            found = await session.scalar(select(Integration).where(Integration.name == HOOK_NAME))
-            if found is None:
-                found = Integration(
-                    kind=TrackerKind.GITHUB,
-                    name=HOOK_NAME,
-                    base_url="https://api.github.com",
-                    repository="acme/webshop",
-                )
-                session.add(found)
-            found.webhook_secret_sealed = SecretBox([key]).seal(WEBHOOK_SECRET)
-            found.enabled = True
-            await session.commit()
-            return found.id
-    finally:
-        await engine.dispose()
+    async with _session(database_url) as session:
+        found = await session.scalar(select(Integration).where(Integration.name == HOOK_NAME))
+        if found is None:
+            found = Integration(
+                kind=TrackerKind.GITHUB,
+                name=HOOK_NAME,
+                base_url="https://api.github.com",
+                repository="acme/webshop",
+            )
+            session.add(found)
+        found.webhook_secret_sealed = SecretBox([key]).seal(WEBHOOK_SECRET)
+        found.enabled = True
+        await session.commit()
+        return found.id
 
 
 async def drop_hook(database_url: str, integration_id: int) -> None:
     """The integration and its deliveries go: no worker should ever poll or process them."""
+    async with _session(database_url) as session:
+        await session.execute(delete(Delivery).where(Delivery.integration_id == integration_id))
+        await session.execute(delete(Integration).where(Integration.id == integration_id))
+        await session.commit()
+
+
+@asynccontextmanager
+async def _session(database_url: str) -> AsyncIterator[AsyncSession]:
     engine = make_engine(database_url, pool_size=1)
     try:
         async with make_sessionmaker(engine)() as session:
-            await session.execute(delete(Delivery).where(Delivery.integration_id == integration_id))
-            await session.execute(delete(Integration).where(Integration.id == integration_id))
-            await session.commit()
+            yield session
     finally:
         await engine.dispose()
 
@@ -136,7 +137,7 @@ def by_package(c_profile: cProfile.Profile, requests: int) -> str:
     return "\n".join(lines[:40] + lines[len(packages) :]) + "\n"
 
 
-async def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--path", default="/api/v1/items?sprint_id=none&limit=50")
@@ -151,7 +152,38 @@ async def main() -> None:
     parser.add_argument(
         "--by-package", action="store_true", help="cProfile own time per package instead"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+Call = Callable[[], Awaitable[None]]
+
+
+async def _measure(args: argparse.Namespace, call: Call) -> float:
+    """Runs `args.requests` calls the way `args` asks, writes the report; the wall seconds."""
+    started = time.perf_counter()
+    if args.cpu:
+        cpu = time.process_time()
+        for _ in range(args.requests):
+            await call()
+        cpu_ms = (time.process_time() - cpu) / args.requests * 1000
+        sys.stdout.write(f"{cpu_ms:.3f} ms CPU per request (client included)\n")
+    elif args.by_package:
+        c_profile = cProfile.Profile(time.process_time)  # CPU, not waiting
+        with c_profile:
+            for _ in range(args.requests):
+                await call()
+        sys.stdout.write(by_package(c_profile, args.requests))
+    else:
+        profiler = Profiler(interval=0.0002, async_mode="enabled")
+        with profiler:
+            for _ in range(args.requests):
+                await call()
+        sys.stdout.write(profiler.output_text(unicode=True, show_all=False))
+    return time.perf_counter() - started
+
+
+async def main() -> None:
+    args = _arguments()
     token = await token_for(args.database_url, args.token_user)
     key = SecretStr(Fernet.generate_key().decode())
     hook = await hook_integration(args.database_url, key.get_secret_value()) if args.webhook else 0
@@ -181,29 +213,7 @@ async def main() -> None:
 
             for _ in range(50):
                 await call()
-            if args.cpu:
-                cpu, started = time.process_time(), time.perf_counter()
-                for _ in range(args.requests):
-                    await call()
-                elapsed = time.perf_counter() - started
-                cpu_ms = (time.process_time() - cpu) / args.requests * 1000
-                sys.stdout.write(f"{cpu_ms:.3f} ms CPU per request (client included)\n")
-            elif args.by_package:
-                c_profile = cProfile.Profile(time.process_time)  # CPU, not waiting
-                started = time.perf_counter()
-                with c_profile:
-                    for _ in range(args.requests):
-                        await call()
-                elapsed = time.perf_counter() - started
-                sys.stdout.write(by_package(c_profile, args.requests))
-            else:
-                profiler = Profiler(interval=0.0002, async_mode="enabled")
-                started = time.perf_counter()
-                with profiler:
-                    for _ in range(args.requests):
-                        await call()
-                elapsed = time.perf_counter() - started
-                sys.stdout.write(profiler.output_text(unicode=True, show_all=False))
+            elapsed = await _measure(args, call)
     if args.webhook:
         await drop_hook(args.database_url, hook)
     sys.stdout.write(f"\n{elapsed / args.requests * 1000:.2f} ms wall per request\n")
