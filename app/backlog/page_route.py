@@ -30,7 +30,13 @@ PATH = "/api/v1/items"
 _ID = re.compile(r"[1-9][0-9]{0,9}")
 _BEARER = re.compile(r"Bearer ([!-~]{1,512})", re.IGNORECASE)
 _ROUTE = SimpleNamespace(path=PATH)
-_LANE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, InvalidCursor)
+_LANE_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    InvalidCursor,
+)
 
 
 class BacklogPageRoute:

@@ -18,14 +18,24 @@ import orjson
 from fastapi import Request
 from sqlalchemy.engine import make_url
 
-_DEAD_CONNECTION = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError)
+# What a pooled connection the server has dropped (a restart, a kill) answers its next query.
+_DEAD_CONNECTION = (
+    asyncpg.InterfaceError,  # ConnectionDoesNotExistError among them
+    asyncpg.InternalClientError,
+    asyncpg.AdminShutdownError,
+    ConnectionError,
+)
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 async def _init(connection: asyncpg.Connection) -> None:
     """JSON columns as Python values, as SQLAlchemy's asyncpg dialect gives them."""
     for name in ("json", "jsonb"):
         await connection.set_type_codec(
-            name, encoder=orjson.dumps, decoder=orjson.loads, schema="pg_catalog"
+            name, encoder=_json_text, decoder=orjson.loads, schema="pg_catalog"
         )
 
 
@@ -62,12 +72,15 @@ class FastLane:
         if self._pool is None:
             assert self._connection is not None
             return await self._connection.fetch(sql, *args)
-        try:
+        for attempt in (1, 2):
             async with self._pool.acquire() as connection:
-                return await connection.fetch(sql, *args)
-        except _DEAD_CONNECTION:  # the server dropped it while it sat in the pool
-            async with self._pool.acquire() as connection:
-                return await connection.fetch(sql, *args)
+                try:
+                    return await connection.fetch(sql, *args)
+                except _DEAD_CONNECTION:  # the server dropped it while it sat in the pool
+                    connection.terminate()  # the pool opens a fresh one in its place
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         rows = await self.fetch(sql, *args)
