@@ -24,8 +24,6 @@ from app.core.pagination import Keyset
 from app.users import lane as lane_auth
 
 _KEYSET = Keyset.parse("rank", SORTS, tie_breaker=BacklogItem.id)
-
-
 _IMPACTS = ", ".join(f"'{impact}'" for impact in REVIEW_IMPACTS)
 _LINK_FIELDS = ("id", "integration_id", "remote_key", "url", "sync_state", "last_synced_at")
 # `ItemOut`'s fields in its order; those that are not plain columns are computed here.

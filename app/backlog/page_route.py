@@ -87,7 +87,7 @@ async def _read(
 ) -> page.Answer | None:
     """The page, counted against the caller's quota; None for the route's 401 or 429."""
     page.check_cursor(cursor)  # a bad one is the route's 400, before anything is counted
-    limiter = ratelimit.limiter_of_app(scope["app"])
+    limiter = ratelimit.limiter_of(scope["app"])
     window = limiter.window() if limiter else None
     answer = await page.read(
         lane,
@@ -99,12 +99,10 @@ async def _read(
     )
     if answer is None or limiter is None or window is None:
         return answer
-    assert answer.hits is not None
-    quota = limiter.quota(answer.hits, window)
-    if quota.exceeded:
+    try:
+        await ratelimit.enforce(scope, limiter, window, secret=secret, hits=answer.hits)
+    except ratelimit.RateLimited:
         return None  # the route's 429 (it counts once more: the quota is spent anyway)
-    scope.setdefault("state", {})[ratelimit.STATE_KEY] = quota
-    await limiter.prune(lane, window)
     return answer
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from fastapi import Request
 from sqlalchemy import BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.datastructures import MutableHeaders
@@ -28,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.db import Base
 from app.core.errors import AppError
-from app.core.fastlane import FastLane, fast_lane
+from app.core.fastlane import FastLane
 from app.core.security import hash_token
 
 logger = logging.getLogger("app.ratelimit")
@@ -119,29 +118,25 @@ class RateLimiter:
         return Quota(self.limit, max(0, self.limit - hits), window.reset, hits > self.limit)
 
 
-def limiter_of(request: Request) -> RateLimiter | None:
-    return limiter_of_app(request.app)
-
-
-def limiter_of_app(app: Any) -> RateLimiter | None:
+def limiter_of(app: Any) -> RateLimiter | None:
     """The app's limiter, if counting is on."""
     limiter: RateLimiter | None = getattr(app.state, "rate_limiter", None)
     return limiter if limiter is not None and limiter.limit > 0 else None
 
 
 async def enforce(
-    request: Request, limiter: RateLimiter, window: Window, *, secret: str, hits: int | None
+    scope: Scope, limiter: RateLimiter, window: Window, *, secret: str, hits: int | None
 ) -> None:
-    """Count this request against its token (unless the lane did: `hits`); 429 once the
-    window's quota is spent. The quota is left in the request's state for `RateLimitHeaders`
-    to put on the response."""
-    lane = fast_lane(request)
+    """Count this request against its token (unless the fast lane's statement did: `hits`);
+    429 once the window's quota is spent. The quota is left in the request's state for
+    `RateLimitHeaders` to put on the response."""
+    lane: FastLane | None = scope["app"].state.fast_lane
     if hits is None:
         hits = limiter.count_locally(secret, window)
     elif lane is not None:
         await limiter.prune(lane, window)
     quota = limiter.quota(hits, window)
-    request.state.bb_rate_limit = quota
+    scope.setdefault("state", {})[STATE_KEY] = quota
     if quota.exceeded:
         raise RateLimited(
             f"At most {limiter.limit} requests per {limiter.window_s} s per token; "

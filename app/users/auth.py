@@ -26,7 +26,7 @@ async def current_user(
     if credentials is None:
         raise Unauthorized("Send `Authorization: Bearer <token>`.", headers=_CHALLENGE)
     secret = credentials.credentials
-    limiter = ratelimit.limiter_of(request)
+    limiter = ratelimit.limiter_of(request.app)
     window = limiter.window() if limiter else None
     hits = None
     if (lane := fast_lane(request)) is not None:  # PostgreSQL: check, touch and count at once
@@ -42,7 +42,7 @@ async def current_user(
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
     if limiter and window:  # after 401, before 404
-        await ratelimit.enforce(request, limiter, window, secret=secret, hits=hits)
+        await ratelimit.enforce(request.scope, limiter, window, secret=secret, hits=hits)
     return user
 
 

@@ -191,3 +191,20 @@ async def test_browsers_may_read_the_headers_when_cors_is_on() -> None:
         resp = await api.get("/healthz", headers={"Origin": "https://ui.example"})
     exposed = {h.strip().lower() for h in resp.headers["access-control-expose-headers"].split(",")}
     assert {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "retry-after"} <= exposed
+
+
+async def test_the_backlog_page_counts_and_refuses_like_any_call(
+    api: AsyncClient, login_as: LoginAs, clock: Clock
+) -> None:
+    """On PostgreSQL the plain backlog page is answered before FastAPI's routing (its own
+    statement counts the call); the quota and the 429 are the same as everywhere."""
+    headers = await login_as(Role.IT)
+    remaining = []
+    for _ in range(3):
+        resp = await api.get("/api/v1/items?sprint_id=none", headers=headers)
+        assert resp.status_code == 200
+        remaining.append(resp.headers["RateLimit-Remaining"])
+    assert remaining == ["2", "1", "0"]
+    resp = await api.get("/api/v1/items?sprint_id=none", headers=headers)
+    assert_problem(resp, 429, "rate-limited")
+    assert resp.headers["Retry-After"] == "50"
