@@ -19,7 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import load  # a sibling module: bench/ is not a package
+import load  # sibling modules: bench/ is not a package
+import workloads
 
 HERE = Path(__file__).resolve().parent
 
@@ -61,7 +62,7 @@ async def main() -> None:
             for url in urls.values():
                 await load.wait_ready(url, "/readyz")
             integration = await load.setup_app(urls[args.new], fixture, work / "page.json")
-            lines = load.workload_lines(fixture, rnd, integration_id=integration)
+            lines = workloads.workload_lines(fixture, rnd, integration_id=integration)
             samples: dict[tuple[str, str, str], list[float]] = {}
             for name in names:
                 file = work / f"{name}.txt"

@@ -15,11 +15,11 @@ worker each, same uvicorn settings (`app.cli.UVICORN_OPTIONS`):
 
 Then every workload runs alone, twice with wrk (one thread): loaded, `--connections` (32)
 keep-alive connections for `--duration` seconds, and unloaded, 1 connection for half as long.
-Requests come from a file per workload (bench/wrk/lines.lua sends its lines in turn), built
-from the database: real ids, cursors and tokens. Every workload is first sent once and must
+Requests come from a file per workload (bench/workloads.py; bench/wrk/lines.lua sends its lines
+in turn), built from the database: real ids, cursors and tokens. Every workload is first sent once and must
 answer 2xx; wrk's non-2xx count is reported too.
 
-Prints, per database, a markdown table: throughput as a ratio of (a) and of (b), p50/p99
+Prints (bench/report.py), per database, a markdown table: throughput as a ratio of (a) and of (b), p50/p99
 loaded and unloaded; then the largest database against the smallest. `--results` writes the
 numbers as JSON. Write workloads change the database (items created and moved, requests and
 deliveries stored): run generate.py --recreate for a pristine one.
@@ -36,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -51,63 +50,20 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 from backlog_page import _deep_cursors, free_port  # noqa: E402
+from report import WORKLOADS, document  # noqa: E402
+from workloads import WEBHOOK_SECRET, Fixture, request_line, workload_lines  # noqa: E402
 
 from app.backlog.models import BacklogItem  # noqa: E402
 from app.core.db import make_engine, make_sessionmaker  # noqa: E402
 from app.sprints.models import Sprint  # noqa: E402
 from app.users import service as users_service  # noqa: E402
-from app.webhooks.signatures import sign  # noqa: E402
 
 LUA = HERE / "wrk" / "lines.lua"
-PAYLOAD = json.dumps(
-    json.loads((ROOT / "tests/fixtures/github/webhooks/issues/edited.payload.json").read_bytes()),
-    separators=(",", ":"),
-)
-WEBHOOK_SECRET = "bench-secret"
 USERS = {"admin": "bench-admin", "it": "bench-it-1", "marketing": "bench-marketing-1"}
-WORKLOADS = {  # name: what it is (reference rows first)
-    "ref_a": "(a) bare FastAPI, 50 objects from memory",
-    "ref_b": "(b) bare FastAPI + driver, first page",
-    "ref_b_deep": "(b) bare FastAPI + driver, deep page",
-    "page_first": "backlog page, first",
-    "page_deep": "backlog page, deep cursor",
-    "item_get": "single item GET",
-    "item_create": "item create",
-    "item_move": "item move (to top)",
-    "request_submit": "request submit",
-    "sprint_report": "sprint report",
-    "webhook": "webhook ingest (signed GitHub)",
-    "mix": "mix",
-}
-MIX = {
-    "page_first": 30,
-    "page_deep": 10,
-    "item_get": 25,
-    "item_create": 8,
-    "item_move": 10,
-    "request_submit": 5,
-    "sprint_report": 2,
-    "webhook": 10,
-}
-WORDS = [
-    "checkout", "campaign", "landing", "page", "newsletter", "consent", "banner", "tracking",
-    "export", "report", "dashboard", "login", "payment", "voucher", "search", "filter",
-    "catalogue", "translation", "accessibility", "performance", "cache", "retry", "audit",
-]  # fmt: skip
 
 
 def log(message: str) -> None:
     sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {message}\n")
-
-
-@dataclass
-class Fixture:
-    items: int = 0
-    tokens: dict[str, str] = field(default_factory=dict)
-    deep: list[tuple[str, str, int]] = field(default_factory=list)  # cursor, rank, id
-    item_ids: list[int] = field(default_factory=list)
-    sprint_ids: list[int] = field(default_factory=list)
-    team_ids: list[int] = field(default_factory=list)
 
 
 async def prepare(database_url: str, rnd: random.Random) -> Fixture:
@@ -148,101 +104,6 @@ async def prepare(database_url: str, rnd: random.Random) -> Fixture:
     finally:
         await engine.dispose()
     return fixture
-
-
-def _auth(token: str, json_body: bool = False) -> str:
-    headers = [f"Authorization: Bearer {token}"]
-    if json_body:
-        headers.append("Content-Type: application/json")
-    return "|".join(headers)
-
-
-def _line(method: str, path: str, headers: str, body: Any = None) -> str:
-    text = "" if body is None else body if isinstance(body, str) else json.dumps(body)
-    return f"{method}\t{path}\t{headers}\t{text}"
-
-
-def _text(rnd: random.Random, words: int) -> str:
-    return " ".join(rnd.choice(WORDS) for _ in range(words)).capitalize()
-
-
-def workload_lines(
-    fixture: Fixture, rnd: random.Random, *, integration_id: int
-) -> dict[str, list[str]]:
-    """Request lines for each app workload (bench/wrk/lines.lua's format)."""
-    admin, it, marketing = (fixture.tokens[r] for r in ("admin", "it", "marketing"))
-    page = "/api/v1/items?sprint_id=none&limit=50"
-    lines: dict[str, list[str]] = {
-        "page_first": [_line("GET", page, _auth(admin))],
-        "page_deep": [
-            _line("GET", f"{page}&cursor={quote(cursor)}", _auth(admin))
-            for cursor, _, _ in fixture.deep
-        ],
-        "item_get": [_line("GET", f"/api/v1/items/{i}", _auth(admin)) for i in fixture.item_ids],
-        "item_move": [
-            _line("POST", f"/api/v1/items/{i}/move", _auth(it, True), {"position": "top"})
-            for i in fixture.item_ids
-        ],
-        "sprint_report": [
-            _line("GET", f"/api/v1/sprints/{s}/report", _auth(admin)) for s in fixture.sprint_ids
-        ],
-        "webhook": [
-            _line(
-                "POST",
-                f"/api/v1/webhooks/github/{integration_id}",
-                "|".join(
-                    (
-                        "Content-Type: application/json",
-                        "X-GitHub-Event: issues",
-                        "X-GitHub-Delivery: {seq}",
-                        f"X-Hub-Signature-256: {sign(WEBHOOK_SECRET, PAYLOAD.encode())}",
-                    )
-                ),
-                PAYLOAD,
-            )
-        ],
-    }
-    lines["item_create"] = [
-        _line("POST", "/api/v1/items", _auth(it, True), _item_body(fixture, rnd))
-        for _ in range(200)
-    ]
-    lines["request_submit"] = [
-        _line("POST", "/api/v1/requests", _auth(marketing, True), _request_body(rnd))
-        for _ in range(200)
-    ]
-    mixed = [line for name, weight in MIX.items() for line in _cycle(lines[name], weight * 10)]
-    rnd.shuffle(mixed)
-    lines["mix"] = mixed
-    return lines
-
-
-def _cycle(lines: list[str], count: int) -> list[str]:
-    return [lines[i % len(lines)] for i in range(count)]
-
-
-def _item_body(fixture: Fixture, rnd: random.Random) -> dict[str, Any]:
-    return {
-        "title": _text(rnd, 6),
-        "description": _text(rnd, 60),
-        "acceptance_criteria": [_text(rnd, 8) for _ in range(3)],
-        "story_points": rnd.choice([1, 2, 3, 5, 8]),
-        "business_value": rnd.randint(1, 10),
-        "time_criticality": rnd.randint(1, 10),
-        "risk_reduction": rnd.randint(1, 10),
-        "team_id": rnd.choice(fixture.team_ids),
-        "labels": rnd.sample(WORDS, 2),
-    }
-
-
-def _request_body(rnd: random.Random) -> dict[str, Any]:
-    return {
-        "title": _text(rnd, 6),
-        "description": _text(rnd, 80),
-        "business_goal": _text(rnd, 20),
-        "business_value": rnd.randint(1, 10),
-        "time_criticality": rnd.randint(1, 10),
-        "department": "E-commerce",
-    }
 
 
 class Servers:
@@ -375,10 +236,10 @@ async def measure_database(
             await wait_ready(a_url, "/ref/memory")
             await wait_ready(b_url, "/ref/driver")
             lines = workload_lines(fixture, rnd, integration_id=integration_id)
-            lines["ref_a"] = [_line("GET", "/ref/memory", "")]
-            lines["ref_b"] = [_line("GET", "/ref/driver", "")]
+            lines["ref_a"] = [request_line("GET", "/ref/memory", "")]
+            lines["ref_b"] = [request_line("GET", "/ref/driver", "")]
             lines["ref_b_deep"] = [
-                _line("GET", f"/ref/driver?rank={quote(rank)}&id={i}", "")
+                request_line("GET", f"/ref/driver?rank={quote(rank)}&id={i}", "")
                 for _, rank, i in fixture.deep
             ]
             results: dict[str, Any] = {"items": fixture.items, "workloads": {}}
@@ -404,112 +265,9 @@ async def measure_database(
     return results
 
 
-def table(result: dict[str, Any]) -> str:
-    runs = result["workloads"]
-    a, b = runs["ref_a"]["loaded"]["rps"], runs["ref_b"]["loaded"]["rps"]
-    # Server CPU per request: what throughput would be on an idle machine (one busy worker),
-    # and far steadier than req/s while other work shares the 2 cores.
-    cpu_a = runs["ref_a"]["loaded"]["cpu_ms"]
-    cpu_b = (runs["ref_b_deep"]["loaded"]["cpu_ms"], runs["ref_b"]["loaded"]["cpu_ms"])
-    rows = [
-        "| workload | req/s (32 conn) | x (a) | x (b) | p50 / p99 loaded (ms) "
-        "| p50 / p99 unloaded (ms) | server CPU ms/req | CPU x (a) | CPU x (b) | non-2xx |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, label in WORKLOADS.items():
-        if name not in runs:
-            continue
-        loaded, alone = runs[name]["loaded"], runs[name]["unloaded"]
-        ref_b = runs["ref_b_deep" if name == "page_deep" else "ref_b"]["loaded"]["rps"]
-        rows.append(
-            f"| {label} | {loaded['rps']:.0f} | {loaded['rps'] / a:.2f} | "
-            f"{loaded['rps'] / (ref_b if name != 'ref_b' else b):.2f} | "
-            f"{loaded['p50']:.2f} / {loaded['p99']:.2f} | {alone['p50']:.2f} / {alone['p99']:.2f} "
-            f"| {loaded['cpu_ms']:.2f} | {cpu_a / loaded['cpu_ms']:.2f} "
-            f"| {cpu_b[name != 'page_deep'] / loaded['cpu_ms']:.2f} "
-            f"| {loaded['non2xx'] + alone['non2xx']} |"
-        )
-    return "\n".join(rows)
-
-
-def scaling(small: dict[str, Any], large: dict[str, Any]) -> str:
-    rows = [
-        f"| workload | unloaded p50 {_n(small['items'])} / {_n(large['items'])} (ms) | ratio "
-        "| loaded p99 (ms) | ratio | req/s | ratio | server CPU ms/req | ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, label in WORKLOADS.items():
-        if name not in small["workloads"]:
-            continue
-        s, big = small["workloads"][name], large["workloads"][name]
-        p50s, p50l = s["unloaded"]["p50"], big["unloaded"]["p50"]
-        p99s, p99l = s["loaded"]["p99"], big["loaded"]["p99"]
-        rs, rl = s["loaded"]["rps"], big["loaded"]["rps"]
-        cs, cl = s["loaded"]["cpu_ms"], big["loaded"]["cpu_ms"]
-        rows.append(
-            f"| {label} | {p50s:.2f} / {p50l:.2f} | {p50l / p50s:.2f}x | {p99s:.1f} / {p99l:.1f} "
-            f"| {p99l / p99s:.2f}x | {rs:.0f} / {rl:.0f} | {rl / rs:.2f}x "
-            f"| {cs:.2f} / {cl:.2f} | {cl / cs:.2f}x |"
-        )
-    return "\n".join(rows)
-
-
-def targets(small: dict[str, Any], large: dict[str, Any]) -> str:
-    """Issue #9's targets, judged on the largest database (scaling: against the smallest)."""
-    runs = large["workloads"]
-    a = runs["ref_a"]["loaded"]["rps"]
-    checks: list[tuple[str, float, str, bool]] = []
-
-    def rps(name: str) -> float:
-        return float(runs[name]["loaded"]["rps"])
-
-    def cpu_ms(name: str) -> float:
-        return float(runs[name]["loaded"]["cpu_ms"])
-
-    def p50(name: str) -> float:
-        return float(runs[name]["unloaded"]["p50"])
-
-    for page, ref in (("page_first", "ref_b"), ("page_deep", "ref_b_deep")):
-        if page in runs:
-            checks.append((f"{page} >= 0.33x (a)", rps(page) / a, "x", rps(page) / a >= 0.33))
-            ratio = rps(page) / rps(ref)
-            checks.append((f"{page} >= 0.8x (b)", ratio, "x", ratio >= 0.8))
-            cpu = cpu_ms(ref) / cpu_ms(page)
-            checks.append((f"{page} >= 0.8x (b), by server CPU", cpu, "x", cpu >= 0.8))
-            cpu = cpu_ms("ref_a") / cpu_ms(page)
-            checks.append((f"{page} >= 0.33x (a), by server CPU", cpu, "x", cpu >= 0.33))
-            checks.append((f"{page} unloaded p50 <= 2 ms", p50(page), "ms", p50(page) <= 2))
-    for name in ("item_create", "item_move", "request_submit"):
-        if name in runs:
-            checks.append((f"{name} unloaded p50 <= 5 ms", p50(name), "ms", p50(name) <= 5))
-    if "webhook" in runs:
-        ratio = rps("webhook") / a
-        checks.append(("webhook >= 0.3x (a)", ratio, "x", ratio >= 0.3))
-        cpu = cpu_ms("ref_a") / cpu_ms("webhook")
-        checks.append(("webhook >= 0.3x (a), by server CPU", cpu, "x", cpu >= 0.3))
-    for name in runs:
-        if not name.startswith("ref_") and name in small["workloads"]:
-            ratio = p50(name) / small["workloads"][name]["unloaded"]["p50"]
-            label = f"{name} unloaded p50 {_n(large['items'])} / {_n(small['items'])} <= 1.5x"
-            checks.append((label, ratio, "x", ratio <= 1.5))
-            ratio = cpu_ms(name) / small["workloads"][name]["loaded"]["cpu_ms"]
-            label = f"{name} server CPU {_n(large['items'])} / {_n(small['items'])} <= 1.5x"
-            checks.append((label, ratio, "x", ratio <= 1.5))
-    rows = ["| target | measured | met |", "|---|---:|---|"]
-    rows += [f"| {t} | {v:.2f} {unit} | {'yes' if ok else '**no**'} |" for t, v, unit, ok in checks]
-    return "\n".join(rows)
-
-
 def _revision() -> str:
     done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     return done.stdout.strip()
-
-
-def _n(items: int) -> str:
-    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
-        if items >= size:
-            return f"{items / size:g}{suffix}"
-    return str(items)
 
 
 async def main() -> None:
@@ -538,18 +296,7 @@ async def main() -> None:
         "connections": args.connections,
         "revision": _revision(),
     }
-    out = [f"{meta}"]
-    for url, result in results.items():
-        out += ["", f"### {url} ({_n(result['items'])} items)", "", table(result)]
-    for backend in ("postgresql", "sqlite"):
-        runs = [r for url, r in results.items() if url.startswith(backend)]
-        by_size = sorted(runs, key=lambda r: r["items"])
-        if len(by_size) > 1:
-            small, large = by_size[0], by_size[-1]
-            title = f"{backend}: {_n(large['items'])} against {_n(small['items'])}"
-            out += ["", f"### {title}", "", scaling(small, large)]
-            out += ["", f"### {backend}: targets of issue #9", "", targets(small, large)]
-    sys.stdout.write("\n".join(out) + "\n")
+    sys.stdout.write(document(meta, results))
     if args.results:
         args.results.write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
 
