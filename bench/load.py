@@ -15,14 +15,14 @@ worker each, same uvicorn settings (`app.cli.UVICORN_OPTIONS`):
 
 Then every workload runs alone, twice with wrk (one thread): loaded, `--connections` (32)
 keep-alive connections for `--duration` seconds, and unloaded, 1 connection for half as long.
-Requests come from a file per workload (bench/workloads.py; bench/wrk/lines.lua sends its lines
-in turn), built from the database: real ids, cursors and tokens. Every workload is first sent once and must
-answer 2xx; wrk's non-2xx count is reported too.
+Requests come from a file per workload (bench/workloads.py; bench/wrk/lines.lua sends its
+lines in turn), built from the database: real ids, cursors and tokens. Every workload is first
+sent once and must answer 2xx; wrk's non-2xx count is reported too.
 
-Prints (bench/report.py), per database, a markdown table: throughput as a ratio of (a) and of (b), p50/p99
-loaded and unloaded; then the largest database against the smallest. `--results` writes the
-numbers as JSON. Write workloads change the database (items created and moved, requests and
-deliveries stored): run generate.py --recreate for a pristine one.
+Prints (bench/report.py), per database, a markdown table: throughput as a ratio of (a) and of
+(b), p50/p99 loaded and unloaded; then the largest database against the smallest.
+`--results` writes the numbers as JSON. Write workloads change the database (items created and
+moved, requests and deliveries stored): run generate.py --recreate for a pristine one.
 """
 
 import argparse
