@@ -11,6 +11,7 @@ holds this path and the ORM's (`service.list_items`) to the same bytes.
 
 from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -55,12 +56,16 @@ def check_cursor(cursor: str | None) -> None:
 
 
 @cache
-def _sql(*, counted: bool, in_sprint: bool, of_team: bool, after: bool) -> str:
-    """The page query for one shape of filters (a plan per shape), behind the caller's check:
-    no row for a bad token, else the page's rows (or one row of nulls: an empty page), each
-    ending in the caller's rate-limit count."""
-    first = 4 + counted  # $1.. are the viewer's; then the row count, then the filters
-    placeholders = (f"${n}" for n in range(first + 1, first + 5))
+def _sql(*, counted: bool, in_sprint: bool, of_team: bool, after: bool, rows: int) -> str:
+    """The page query for one shape of filters, behind the caller's check: no row for a bad
+    token, else the page's rows, in no particular order (or one row of nulls: an empty page),
+    each ending in the caller's rate-limit count.
+
+    The row count is written into the text, not passed: with `LIMIT $n` PostgreSQL's generic
+    plan expects a tenth of the table, so it planned every call afresh (0.4 ms, a third of
+    the statement). The rows are sorted by the caller: a sort here cost more than in Python."""
+    first = 4 + counted  # $1.. are the viewer's, then the filters
+    placeholders = (f"${n}" for n in range(first, first + 4))
     where = [f"i.sprint_id = {next(placeholders)}" if in_sprint else "i.sprint_id IS NULL"]
     if of_team:
         where.append(f"i.team_id = {next(placeholders)}")
@@ -72,9 +77,8 @@ def _sql(*, counted: bool, in_sprint: bool, of_team: bool, after: bool) -> str:
             SELECT {_SELECTED} FROM backlog_items AS i
             WHERE {" AND ".join(where)}
             ORDER BY i.rank, i.id
-            LIMIT ${first}
-        ) AS p ON true
-        ORDER BY p.rank, p.id"""
+            LIMIT {rows:d}
+        ) AS p ON true"""
 
 
 @dataclass(frozen=True)
@@ -97,19 +101,19 @@ async def read(
     that also touches the token and counts the call (`app/users/lane.py`)."""
     sprint_id, team_id = filters.get("sprint_id"), filters.get("team_id")
     args = lane_auth.viewer_args(secret=secret, window_start=window_start)
-    args.append(limit + 1)
     args += [sprint_id] if sprint_id is not None else []
     args += [team_id] if team_id is not None else []
     if cursor is not None:
         args += _KEYSET.decode(cursor)
     shape = {"in_sprint": sprint_id is not None, "of_team": team_id is not None}
-    sql = _sql(counted=window_start is not None, after=cursor is not None, **shape)
+    sql = _sql(counted=window_start is not None, after=cursor is not None, rows=limit + 1, **shape)
     rows = await lane.fetch(sql, *args)
     if not rows:
         return None
     hits = rows[0]["hits"]
     if rows[0][_ID] is None:  # the outer join's row of nulls: an empty page
         rows = []
+    rows.sort(key=itemgetter(_RANK, _ID))  # str order is code point order: "C" order of UTF-8
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
