@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, TypeGuard, TypeVar
 
 from fastapi import Query, Request, Response
-from sqlalchemy import ColumnElement, Select, and_, tuple_
+from sqlalchemy import ColumnElement, Select, and_, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import TypeDecorator
@@ -75,6 +75,13 @@ def is_db_int(value: object, *, bits: int = 32) -> TypeGuard[int]:
     """An integer the database can compare with (not a bool, within the column's range)."""
     limit = 2 ** (bits - 1)
     return isinstance(value, int) and not isinstance(value, bool) and -limit <= value < limit
+
+
+def row_limit(count: int) -> ColumnElement[int]:
+    """A LIMIT written into the statement's text on execution: with `LIMIT $n` PostgreSQL's
+    generic plan expects a tenth of the table, so it planned every call of a big table's page
+    afresh (0.4 ms of CPU each on the backlog)."""
+    return literal(count, literal_execute=True)
 
 
 def page_of(rows: Sequence[T], limit: int) -> tuple[list[T], T | None]:
@@ -196,7 +203,9 @@ async def keyset_page(
         if last_id is not None:
             run = run.where(keyset.beyond(value, last_id))
         rows += (
-            await session.scalars(run.order_by(*keyset.order_by(keyset.column)).limit(limit + 1))
+            await session.scalars(
+                run.order_by(*keyset.order_by(keyset.column)).limit(row_limit(limit + 1))
+            )
         ).all()
     if keyset.nullable and len(rows) <= limit:  # then the nulls, by id
         run = query.where(keyset.column.is_(None))
@@ -204,7 +213,9 @@ async def keyset_page(
             run = run.where(keyset.beyond(None, last_id))
         rows += (
             await session.scalars(
-                run.order_by(*keyset.order_by(keyset.tie_breaker)).limit(limit + 1 - len(rows))
+                run.order_by(*keyset.order_by(keyset.tie_breaker)).limit(
+                    row_limit(limit + 1 - len(rows))
+                )
             )
         ).all()
     page, last = page_of(rows, limit)

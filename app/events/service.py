@@ -6,7 +6,14 @@ from sqlalchemy import ColumnClause, Select, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.events import Event
-from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor, is_db_int, page_of
+from app.core.pagination import (
+    InvalidCursor,
+    decode_cursor,
+    encode_cursor,
+    is_db_int,
+    page_of,
+    row_limit,
+)
 from app.events.schemas import EventOut
 from app.users.models import Role, User
 
@@ -47,7 +54,7 @@ async def history(
     if after_id is not None:
         query = query.where(Event.id > after_id)
     rows, last = page_of(
-        (await session.scalars(query.order_by(Event.id).limit(limit + 1))).all(), limit
+        (await session.scalars(query.order_by(Event.id).limit(row_limit(limit + 1)))).all(), limit
     )
     return rows, last.id if last else None
 
@@ -65,7 +72,7 @@ async def feed(
         ).order_by(Event.txid, Event.id)
     else:  # SQLite has one writer at a time: id order is commit order
         query = query.where(Event.id > last_id).order_by(Event.id)
-    events = list((await session.scalars(query.limit(limit))).all())
+    events = list((await session.scalars(query.limit(row_limit(limit)))).all())
     if events:
         txid, last_id = (events[-1].txid or 0), events[-1].id
     return events, encode_cursor({"t": txid, "i": last_id})
