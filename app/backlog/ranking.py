@@ -6,10 +6,11 @@ position, so nothing else moves. Repeated inserts at one spot make keys grow; pa
 `MAX_RANK_LENGTH` the `REBALANCE_WINDOW` items on each side of the spot get evenly spread keys.
 """
 
+from functools import cache
 from typing import Any, Literal
 
 from fractional_indexing import generate_key_between, generate_n_keys_between
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.backlog.models import BacklogItem
@@ -20,26 +21,40 @@ Position = Literal["top", "bottom"]
 BACKLOG_LOCKS = 0x6262  # advisory-lock namespace ("bb") of backlog ranking on PostgreSQL
 
 
+_LOCK = select(func.pg_advisory_xact_lock(BACKLOG_LOCKS, bindparam("backlog", type_=Integer)))
+
+
 async def lock_backlog(session: AsyncSession, backlog: int) -> None:
     """Rank writers of one backlog take turns until they commit (PostgreSQL; SQLite has one
     writer anyway): every writer takes this before it reads the neighbours it ranks between.
     Without it, concurrent appends compute the same key and all but one fail on the unique
     (backlog, rank) index, which stays the arbiter (a 409 there would be a missing lock)."""
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(BACKLOG_LOCKS, backlog)))
+        await session.execute(_LOCK, {"backlog": backlog})
+
+
+@cache
+def _neighbour_query(*, beyond: bool, below: bool, excluding: bool) -> Select[str]:
+    """The statement for one kind of neighbour, built once (building it cost as much CPU as
+    running it): the first rank of a backlog from one end, or `beyond` a given rank."""
+    query = select(BacklogItem.rank).where(BacklogItem.backlog == bindparam("backlog"))
+    if excluding:
+        query = query.where(BacklogItem.id != bindparam("exclude"))
+    if beyond:
+        rank = bindparam("rank", type_=BacklogItem.rank.type)
+        query = query.where(BacklogItem.rank < rank if below else BacklogItem.rank > rank)
+    order = BacklogItem.rank.desc() if below else BacklogItem.rank.asc()
+    return query.order_by(order).limit(1)
 
 
 async def _neighbour(
     session: AsyncSession, *, backlog: int, rank: str | None, below: bool, exclude: int | None
 ) -> str | None:
     """The rank just below (or above) `rank` in a backlog, skipping the item being moved."""
-    query = select(BacklogItem.rank).where(BacklogItem.backlog == backlog)
-    if exclude is not None:
-        query = query.where(BacklogItem.id != exclude)
-    if rank is not None:
-        query = query.where(BacklogItem.rank < rank if below else BacklogItem.rank > rank)
-    order = BacklogItem.rank.desc() if below else BacklogItem.rank.asc()
-    found: str | None = await session.scalar(query.order_by(order).limit(1))
+    query = _neighbour_query(beyond=rank is not None, below=below, excluding=exclude is not None)
+    found: str | None = await session.scalar(
+        query, {"backlog": backlog, "rank": rank, "exclude": exclude}
+    )
     return found
 
 

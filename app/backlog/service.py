@@ -202,7 +202,6 @@ async def move_item(
         before=anchor if before_id is not None else None,
         after=anchor if after_id is not None else None,
     )
-    await session.flush()
     moved = {"before": {"rank": old_rank}, "after": {"rank": item.rank}}
     _record(session, "item.moved", item, actor, moved)
     return item

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    bindparam,
     column,
     exists,
     insert,
@@ -108,15 +109,18 @@ _link_view = table(
     column("sync_state"),
     column("last_synced_at"),
 )
+_LINKS_OF_ITEMS = (  # built once: building it cost a third of running it
+    select(_link_view)
+    .where(_link_view.c.item_id.in_(bindparam("item_ids", expanding=True)))
+    .order_by(_link_view.c.id)
+)
 
 
 async def links_by_item(session: AsyncSession, item_ids: list[int]) -> dict[int, list[Any]]:
     """Each item's tracker links, for many items in one query (items show them inline)."""
     found: dict[int, list[Any]] = {item_id: [] for item_id in item_ids}
     if item_ids:
-        rows = await session.execute(
-            select(_link_view).where(_link_view.c.item_id.in_(item_ids)).order_by(_link_view.c.id)
-        )
+        rows = await session.execute(_LINKS_OF_ITEMS, {"item_ids": item_ids})
         for row in rows.mappings():
             found[row["item_id"]].append(dict(row))
     return found
