@@ -10,8 +10,9 @@ from functools import cache
 from typing import Any, Literal
 
 from fractional_indexing import generate_key_between, generate_n_keys_between
-from sqlalchemy import Integer, Select, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.backlog.models import BacklogItem
 
@@ -21,16 +22,41 @@ Position = Literal["top", "bottom"]
 BACKLOG_LOCKS = 0x6262  # advisory-lock namespace ("bb") of backlog ranking on PostgreSQL
 
 
-_LOCK = select(func.pg_advisory_xact_lock(BACKLOG_LOCKS, bindparam("backlog", type_=Integer)))
+_HELD = "ranking.backlogs_locked"  # session.info: (transaction, backlogs it has locked)
+
+
+def backlog_lock(backlog: ColumnElement[int] | InstrumentedAttribute[int]) -> ColumnElement[Any]:
+    """`lock_backlog` as a column, to take the lock in a statement that reads the item."""
+    return func.pg_advisory_xact_lock(BACKLOG_LOCKS, backlog)
+
+
+_LOCK = select(backlog_lock(bindparam("backlog", type_=Integer)))
+
+
+def _locked(session: AsyncSession) -> set[int]:
+    """The backlogs whose lock the session's current transaction holds."""
+    transaction = session.sync_session.get_transaction()
+    held = session.info.get(_HELD)
+    if held is None or held[0] is not transaction:
+        held = session.info[_HELD] = (transaction, set())
+    locked: set[int] = held[1]
+    return locked
+
+
+def note_locked(session: AsyncSession, backlog: int) -> None:
+    """Record a lock taken by a statement of the caller's (`backlog_lock`)."""
+    _locked(session).add(backlog)
 
 
 async def lock_backlog(session: AsyncSession, backlog: int) -> None:
     """Rank writers of one backlog take turns until they commit (PostgreSQL; SQLite has one
     writer anyway): every writer takes this before it reads the neighbours it ranks between.
     Without it, concurrent appends compute the same key and all but one fail on the unique
-    (backlog, rank) index, which stays the arbiter (a 409 there would be a missing lock)."""
-    if session.get_bind().dialect.name == "postgresql":
+    (backlog, rank) index, which stays the arbiter (a 409 there would be a missing lock).
+    Once per transaction: a lock already taken is not asked for again."""
+    if session.get_bind().dialect.name == "postgresql" and backlog not in _locked(session):
         await session.execute(_LOCK, {"backlog": backlog})
+        note_locked(session, backlog)
 
 
 @cache

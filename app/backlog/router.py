@@ -36,10 +36,16 @@ async def _item(item_id: PathId, session: SessionDep) -> BacklogItem:
     return await service.get_item(session, item_id=item_id)
 
 
-def item_for(*roles: Role) -> Any:
-    """A dependency: the item (404), if the caller's role may act on it (403); before the body."""
+async def _item_to_rank(item_id: PathId, session: SessionDep) -> BacklogItem:
+    return await service.get_item(session, item_id=item_id, to_rank=True)
 
-    async def load(actor: CurrentUser, item: Annotated[BacklogItem, Depends(_item)]) -> BacklogItem:
+
+def item_for(*roles: Role, to_rank: bool = False) -> Any:
+    """A dependency: the item (404), if the caller's role may act on it (403); before the body.
+    `to_rank`: for a route that ranks the item (`service.get_item`)."""
+    loaded = Annotated[BacklogItem, Depends(_item_to_rank if to_rank else _item)]
+
+    async def load(actor: CurrentUser, item: loaded) -> BacklogItem:
         ensure_role(actor, *roles)
         return item
 
@@ -48,6 +54,7 @@ def item_for(*roles: Role) -> Any:
 
 EditableItem = Annotated[BacklogItem, item_for(Role.IT, Role.ADMIN, Role.SECURITY)]
 PlannedItem = Annotated[BacklogItem, item_for(Role.IT, Role.ADMIN)]
+MovedItem = Annotated[BacklogItem, item_for(Role.IT, Role.ADMIN, to_rank=True)]
 ClearedItem = Annotated[BacklogItem, item_for(Role.SECURITY)]
 SprintFilter = Annotated[
     str | None, Query(pattern=r"^(none|[0-9]{1,9})$", description="a sprint id, or `none`")
@@ -175,7 +182,7 @@ async def update_item(
 )
 async def move_item(
     actor: CurrentUser,
-    item: PlannedItem,
+    item: MovedItem,
     body: MoveIn,
     response: Response,
     session: SessionDep,

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, with_expression
 
@@ -77,11 +77,26 @@ def _record(
     )
 
 
-async def get_item(session: AsyncSession, *, item_id: int) -> BacklogItem:
-    item = await session.get(BacklogItem, item_id, populate_existing=True)
+async def get_item(session: AsyncSession, *, item_id: int, to_rank: bool = False) -> BacklogItem:
+    """The item (404). `to_rank`: for a writer that ranks it next, which takes its backlog's
+    lock (`ranking.lock_backlog`): on PostgreSQL the lock comes with the item, one statement
+    fewer. The item is read as of the statement's start, before the lock, as it was when
+    read first: an edit committed meanwhile fails the version check (409)."""
+    if not to_rank or session.get_bind().dialect.name != "postgresql":
+        item = await session.get(BacklogItem, item_id, populate_existing=True)
+    else:
+        query = _ITEM_TO_RANK.execution_options(populate_existing=True)
+        item = (await session.execute(query, {"item_id": item_id})).scalar()
+        if item is not None:
+            ranking.note_locked(session, item.backlog)
     if item is None:
         raise NotFound("item", item_id)
     return item
+
+
+_ITEM_TO_RANK = select(BacklogItem, ranking.backlog_lock(BacklogItem.backlog)).where(
+    BacklogItem.id == bindparam("item_id")
+)
 
 
 async def add_item(session: AsyncSession, item: BacklogItem, *, actor: User | None) -> BacklogItem:
