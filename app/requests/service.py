@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.errors import Forbidden, NotFound, UnprocessableEntity
 from app.core.events import diff, record_event
@@ -54,7 +55,8 @@ async def create_request(
     _apply(request, data.model_dump(exclude_unset=True))
     session.add(request)
     await session.flush()
-    await session.refresh(request, ["assessment", "current_review"])  # empty, but loaded
+    for empty in ("assessment", "current_review"):  # a new request has neither: no query
+        set_committed_value(request, empty, None)
     after = snapshot(request) | {"status": request.status, "requester_id": actor.id}
     record_event(
         session,
