@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -110,5 +110,8 @@ async def list_teams(
     return teams, last.id if last else None
 
 
+_TEAM_COUNT = select(func.count()).where(Team.id == bindparam("team_id"))  # built once
+
+
 async def team_exists(session: AsyncSession, team_id: int) -> bool:
-    return bool(await session.scalar(select(func.count()).where(Team.id == team_id)))
+    return bool(await session.scalar(_TEAM_COUNT, {"team_id": team_id}))
