@@ -74,6 +74,7 @@ async def _apply(
                 after_id=anchor_id if kind == "after" else None,
                 position=kind if kind in ("top", "bottom") else None,  # type: ignore[arg-type]
             )
+            await session.flush()  # the move's writes, which wait for the request's flush
         assert len(updates) <= 1, updates  # the moved row (none if it did not move)
         at = {"top": 0, "bottom": len(model)}.get(kind)
         if at is None:
