@@ -17,6 +17,7 @@ from app import demo_delivery, demo_direction
 from app.comments import service as comments_service
 from app.core.config import Settings
 from app.core.money import Money
+from app.core.pagination import row_limit
 from app.requests import actions
 from app.requests import service as requests_service
 from app.requests.models import (
@@ -240,7 +241,7 @@ REQUESTS: tuple[DemoRequest, ...] = (
 async def is_loaded(session: AsyncSession) -> bool:
     """Whether any demo user exists already; loading again would clash on their names."""
     names = [data.name for data in USERS.values()]
-    found = await session.scalar(select(User.id).where(User.name.in_(names)).limit(1))
+    found = await session.scalar(select(User.id).where(User.name.in_(names)).limit(row_limit(1)))
     return found is not None
 
 

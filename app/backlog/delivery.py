@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.backlog.models import BacklogItem, ItemStatus
+from app.core.pagination import row_limit
 from app.requests import service as requests_service
 from app.requests.models import RequestStatus
 from app.sprints.models import Sprint, SprintState
@@ -40,7 +41,7 @@ async def follow(session: AsyncSession, *, request_id: int, actor: User | None) 
         select(BacklogItem.id)
         .join(Sprint, Sprint.id == BacklogItem.sprint_id)
         .where(BacklogItem.request_id == request_id, Sprint.state == SprintState.ACTIVE)
-        .limit(1)
+        .limit(row_limit(1))
     )
     status = implied_status(counts, in_active_sprint=in_active_sprint is not None)
     await requests_service.follow_items(session, request=request, status=status, actor=actor)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.backlog.models import BacklogItem
+from app.core.pagination import row_limit
 
 MAX_RANK_LENGTH = 48
 REBALANCE_WINDOW = 16
@@ -70,7 +71,7 @@ def _neighbour_query(*, beyond: bool, below: bool, excluding: bool) -> Select[st
         rank = bindparam("rank", type_=BacklogItem.rank.type)
         query = query.where(BacklogItem.rank < rank if below else BacklogItem.rank > rank)
     order = BacklogItem.rank.desc() if below else BacklogItem.rank.asc()
-    return query.order_by(order).limit(1)
+    return query.order_by(order).limit(row_limit(1))
 
 
 async def _neighbour(
@@ -151,7 +152,7 @@ async def _side(
         query = query.where(BacklogItem.rank <= edge).order_by(BacklogItem.rank.desc())
     else:
         query = query.where(BacklogItem.rank >= edge).order_by(BacklogItem.rank.asc())
-    rows = list((await session.execute(query.limit(REBALANCE_WINDOW + 1))).all())
+    rows = list((await session.execute(query.limit(row_limit(REBALANCE_WINDOW + 1)))).all())
     return rows[::-1] if below else rows
 
 

@@ -13,7 +13,7 @@ from app.backlog.schemas import NOT_NULL_ON_UPDATE, ItemCreate, ItemUpdate
 from app.core.errors import Conflict, NotFound, UnprocessableEntity
 from app.core.events import ActorKind, diff, record_event
 from app.core.outbox import queue_item_push
-from app.core.pagination import Keyset, keyset_page
+from app.core.pagination import Keyset, keyset_page, row_limit
 from app.core.schemas import contains_pattern, reject_nulls
 from app.requests.models import IMPACT_ORDER, Impact
 from app.sprints.models import Sprint, SprintState
@@ -185,7 +185,7 @@ async def _check_references(session: AsyncSession, item: BacklogItem) -> None:
             errors.append({"loc": ["body", "assignee_id"], "msg": "must be an active user"})
     if item.type is not ItemType.EPIC and item.id is not None:
         has_children = await session.scalar(
-            select(BacklogItem.id).where(BacklogItem.parent_id == item.id).limit(1)
+            select(BacklogItem.id).where(BacklogItem.parent_id == item.id).limit(row_limit(1))
         )
         if has_children:
             errors.append({"loc": ["body", "type"], "msg": "an item with children is an epic"})
@@ -332,7 +332,7 @@ async def delete_item(session: AsyncSession, *, item: BacklogItem, actor: User) 
     if item.sprint_id is not None:
         raise ItemInUse("Take the item out of its sprint first.")
     if await session.scalar(
-        select(BacklogItem.id).where(BacklogItem.parent_id == item.id).limit(1)
+        select(BacklogItem.id).where(BacklogItem.parent_id == item.id).limit(row_limit(1))
     ):
         raise ItemInUse("The epic still has items; move or delete them first.")
     _record(session, "item.deleted", item, actor, {"before": snapshot(item), "after": {}})

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.comments.models import Comment
 from app.core.events import record_event
-from app.core.pagination import page_of
+from app.core.pagination import page_of, row_limit
 from app.users.models import User
 
 Parent = Literal["request", "item"]
@@ -38,5 +38,5 @@ async def list_comments(
     query = select(Comment).where(column == parent_id).order_by(Comment.id)
     if after_id is not None:
         query = query.where(Comment.id > after_id)
-    comments, last = page_of(list(await session.scalars(query.limit(limit + 1))), limit)
+    comments, last = page_of(list(await session.scalars(query.limit(row_limit(limit + 1)))), limit)
     return comments, last.id if last else None

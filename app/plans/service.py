@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import Conflict, Forbidden, NotFound, UnprocessableEntity
 from app.core.events import diff, record_event
 from app.core.money import Money
-from app.core.pagination import page_of
+from app.core.pagination import page_of, row_limit
 from app.core.schemas import reject_nulls
 from app.plans.models import Plan, PlanAgreement, PlanStatus
 from app.plans.schemas import Horizon, PlanCreate, PlanUpdate
@@ -180,7 +180,7 @@ async def get_plan(session: AsyncSession, *, plan_id: int) -> Plan:
 async def list_plans(
     session: AsyncSession, *, status: PlanStatus | None, limit: int, after_id: int | None
 ) -> tuple[list[Plan], int | None]:
-    query = select(Plan).order_by(Plan.id).limit(limit + 1)
+    query = select(Plan).order_by(Plan.id).limit(row_limit(limit + 1))
     if status is not None:
         query = query.where(Plan.status == status)
     if after_id is not None:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.backlog.models import BacklogItem, ItemStatus
 from app.core.events import Event
 from app.core.money import Money, format_minor_units
+from app.core.pagination import row_limit
 from app.plans.models import Plan
 from app.reports.quarters import Quarter
 from app.reports.schemas import (
@@ -263,7 +264,7 @@ async def budget(session: AsyncSession) -> BudgetReport:
 
 async def impact(session: AsyncSession, *, team_id: int | None, last: int) -> ImpactReport:
     """Items by stability and by security impact, per sprint (latest sprints first)."""
-    query = select(Sprint).order_by(Sprint.id.desc()).limit(last)
+    query = select(Sprint).order_by(Sprint.id.desc()).limit(row_limit(last))
     if team_id is not None:
         query = query.where(Sprint.team_id == team_id)
     sprints = list(await session.scalars(query))

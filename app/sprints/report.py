@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import utcnow
 from app.core.events import Event
+from app.core.pagination import row_limit
 from app.sprints.models import Sprint, SprintState
 from app.sprints.schemas import BurndownDay, SprintReport
 from app.teams import service as teams_service
@@ -165,7 +166,7 @@ async def velocity(session: AsyncSession, *, team_id: int, last: int) -> Velocit
         select(Sprint)
         .where(Sprint.team_id == team_id, Sprint.state == SprintState.CLOSED)
         .order_by(Sprint.closed_at.desc(), Sprint.id.desc())
-        .limit(last)
+        .limit(row_limit(last))
     )
     sprints = list(await session.scalars(query))[::-1]
     rows = [

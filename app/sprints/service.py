@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.backlog.models import BacklogItem
 from app.core.errors import Conflict, NotFound, UnprocessableEntity
 from app.core.events import diff, record_event
-from app.core.pagination import page_of
+from app.core.pagination import page_of, row_limit
 from app.core.schemas import reject_nulls
 from app.sprints.models import Sprint, SprintState
 from app.sprints.schemas import MAX_SPRINT_DAYS, SprintCreate, SprintUpdate
@@ -96,7 +96,7 @@ async def list_sprints(
     limit: int,
     after_id: int | None,
 ) -> tuple[list[Sprint], int | None]:
-    query = select(Sprint).order_by(Sprint.id).limit(limit + 1)
+    query = select(Sprint).order_by(Sprint.id).limit(row_limit(limit + 1))
     if team_id is not None:
         query = query.where(Sprint.team_id == team_id)
     if state is not None:

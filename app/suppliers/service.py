@@ -11,7 +11,7 @@ from app.backlog.models import BacklogItem
 from app.core.db import utcnow
 from app.core.errors import Conflict, FieldForbidden, Forbidden, NotFound
 from app.core.events import diff, record_event
-from app.core.pagination import page_of
+from app.core.pagination import page_of, row_limit
 from app.core.schemas import reject_nulls
 from app.requests.models import Assessment
 from app.suppliers.models import Supplier, SupplierAssessment
@@ -118,7 +118,7 @@ async def list_suppliers(
     limit: int,
     after_id: int | None,
 ) -> tuple[list[Supplier], int | None]:
-    query = select(Supplier).order_by(Supplier.id).limit(limit + 1)
+    query = select(Supplier).order_by(Supplier.id).limit(row_limit(limit + 1))
     if assessment is not None:
         query = query.where(Supplier.security_assessment == assessment)
     if after_id is not None:

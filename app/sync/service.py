@@ -13,7 +13,7 @@ from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, UnprocessableEntity
 from app.core.events import ActorKind, diff, record_event
 from app.core.outbox import JobState, SyncJob, queue_item_push
-from app.core.pagination import page_of
+from app.core.pagination import page_of, row_limit
 from app.core.schemas import reject_nulls
 from app.sync import ssrf
 from app.sync.models import Integration, ItemLink, SyncState, TrackerKind
@@ -160,7 +160,7 @@ async def get_integration(session: AsyncSession, *, integration_id: int) -> Inte
 async def list_integrations(
     session: AsyncSession, *, limit: int, after_id: int | None
 ) -> tuple[list[Integration], int | None]:
-    query = select(Integration).order_by(Integration.id).limit(limit + 1)
+    query = select(Integration).order_by(Integration.id).limit(row_limit(limit + 1))
     if after_id is not None:
         query = query.where(Integration.id > after_id)
     rows, last = page_of(list(await session.scalars(query)), limit)
@@ -246,7 +246,7 @@ async def list_jobs(
     if after_id is not None:
         query = query.where(SyncJob.id > after_id)
     rows, last = page_of(
-        list(await session.scalars(query.order_by(SyncJob.id).limit(limit + 1))), limit
+        list(await session.scalars(query.order_by(SyncJob.id).limit(row_limit(limit + 1)))), limit
     )
     return rows, last.id if last else None
 

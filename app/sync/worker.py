@@ -21,6 +21,7 @@ from app.core.crypto import SecretBox
 from app.core.db import utcnow
 from app.core.http import AsyncClient
 from app.core.outbox import JobKind, JobState, SyncJob
+from app.core.pagination import row_limit
 from app.sync import pulls
 from app.sync.models import Integration, ItemLink, SyncState
 from app.sync.snapshot import snapshot, tracker_for
@@ -142,7 +143,7 @@ class Worker:
                     or_(Integration.paused_until.is_(None), Integration.paused_until <= now),
                 )
                 .order_by(SyncJob.id)
-                .limit(self.settings.batch)
+                .limit(row_limit(self.settings.batch))
                 .with_for_update(skip_locked=True, of=SyncJob)
             )
             claimed, links = [], set()

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, UnprocessableEntity
 from app.core.events import diff, record_event
-from app.core.pagination import page_of
+from app.core.pagination import page_of, row_limit
 from app.core.schemas import reject_nulls
 from app.teams.models import Team, TeamMember
 from app.teams.schemas import TeamCreate, TeamUpdate
@@ -103,7 +103,7 @@ async def update_team(session: AsyncSession, *, team: Team, data: TeamUpdate, ac
 async def list_teams(
     session: AsyncSession, *, limit: int, after_id: int | None
 ) -> tuple[list[Team], int | None]:
-    query = select(Team).order_by(Team.id).limit(limit + 1)
+    query = select(Team).order_by(Team.id).limit(row_limit(limit + 1))
     if after_id is not None:
         query = query.where(Team.id > after_id)
     teams, last = page_of(list(await session.scalars(query)), limit)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.events import diff, record_event
-from app.core.pagination import page_of
+from app.core.pagination import page_of, row_limit
 from app.core.schemas import reject_nulls
 from app.core.security import hash_token, new_token
 from app.users.models import ApiToken, Role, User
@@ -93,7 +93,7 @@ async def list_users(
     session: AsyncSession, *, limit: int, after_id: int | None, role: Role | None
 ) -> tuple[list[User], int | None]:
     """A keyset page by id; returns the users and the id to continue after, if any."""
-    query = select(User).order_by(User.id).limit(limit + 1)
+    query = select(User).order_by(User.id).limit(row_limit(limit + 1))
     if after_id is not None:
         query = query.where(User.id > after_id)
     if role is not None:

@@ -21,6 +21,7 @@ from app.core.db import utcnow
 from app.core.errors import AppError
 from app.core.events import ActorKind, diff, record_event
 from app.core.outbox import JobState, SyncJob, queue_item_push
+from app.core.pagination import row_limit
 from app.sync.models import Integration, ItemLink, SyncState, TrackerKind
 from app.sync.status_maps import status_labels, with_defaults
 from app.webhooks.models import Delivery, Outcome
@@ -311,7 +312,7 @@ async def process_pending(sessions: async_sessionmaker[AsyncSession], *, limit: 
                 select(Delivery)
                 .where(Delivery.outcome == Outcome.PENDING)
                 .order_by(Delivery.id)
-                .limit(1)
+                .limit(row_limit(1))
                 .with_for_update(skip_locked=True)
             )
             if row is None:

@@ -14,7 +14,7 @@ from app.core.crypto import SecretBox
 from app.core.db import utcnow
 from app.core.errors import BadRequest, Conflict, NotFound, Unauthorized
 from app.core.fastlane import FastLane
-from app.core.pagination import page_of
+from app.core.pagination import page_of, row_limit
 from app.sync.models import Integration, TrackerKind
 from app.webhooks import signatures
 from app.webhooks.models import Delivery, Outcome
@@ -145,7 +145,7 @@ async def list_deliveries(
     if after_id is not None:
         query = query.where(Delivery.id > after_id)
     rows, last = page_of(
-        list(await session.scalars(query.order_by(Delivery.id).limit(limit + 1))), limit
+        list(await session.scalars(query.order_by(Delivery.id).limit(row_limit(limit + 1)))), limit
     )
     return rows, last.id if last else None
 
