@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, with_expression
 
@@ -17,6 +17,7 @@ from app.core.pagination import Keyset, keyset_page, row_limit
 from app.core.schemas import contains_pattern, reject_nulls
 from app.requests.models import IMPACT_ORDER, Impact
 from app.sprints.models import Sprint, SprintState
+from app.teams.models import Team
 from app.teams.service import team_exists
 from app.users.models import Role, User
 from app.users.service import ensure_role
@@ -101,7 +102,7 @@ _ITEM_TO_RANK = select(BacklogItem, ranking.backlog_lock(BacklogItem.backlog)).w
 
 async def add_item(session: AsyncSession, item: BacklogItem, *, actor: User | None) -> BacklogItem:
     """Insert at the bottom of its backlog."""
-    await _check_references(session, item)
+    await _check_references(session, item, to_rank=True)
     item.backlog = item.team_id or 0
     item.wsjf = compute_wsjf(item)
     await ranking.lock_backlog(session, item.backlog)
@@ -129,7 +130,7 @@ async def update_item(
     readiness.apply_impacts(item, changes, actor)
     for name, value in changes.items():
         setattr(item, name, value)
-    await _check_references(session, item)
+    await _check_references(session, item, to_rank=(item.team_id or 0) != item.backlog)
     if new_status is not None:
         readiness.check_status_change(item, ItemStatus(new_status))
         item.status = ItemStatus(new_status)
@@ -169,7 +170,9 @@ async def _sprint_rules(
         item.sprint_id = None
 
 
-async def _check_references(session: AsyncSession, item: BacklogItem) -> None:
+async def _check_references(session: AsyncSession, item: BacklogItem, *, to_rank: bool) -> None:
+    """422 for references to nothing. `to_rank`: the item is about to be ranked in its team's
+    backlog, whose lock the team's check then takes (`_team_exists`)."""
     errors: list[dict[str, Any]] = []
     if item.parent_id is not None:
         parent = await session.get(BacklogItem, item.parent_id)
@@ -177,7 +180,7 @@ async def _check_references(session: AsyncSession, item: BacklogItem) -> None:
             errors.append({"loc": ["body", "parent_id"], "msg": "must be an existing epic"})
         elif item.type is ItemType.EPIC or parent.id == item.id:
             errors.append({"loc": ["body", "parent_id"], "msg": "epics do not nest"})
-    if item.team_id is not None and not await team_exists(session, item.team_id):
+    if item.team_id is not None and not await _team_exists(session, item.team_id, to_rank):
         errors.append({"loc": ["body", "team_id"], "msg": "no such team"})
     if item.assignee_id is not None:
         assignee = await session.get(User, item.assignee_id)
@@ -191,6 +194,22 @@ async def _check_references(session: AsyncSession, item: BacklogItem) -> None:
             errors.append({"loc": ["body", "type"], "msg": "an item with children is an epic"})
     if errors:
         raise UnprocessableEntity("Some references are not valid.", errors=errors)
+
+
+async def _team_exists(session: AsyncSession, team_id: int, to_rank: bool) -> bool:
+    """`team_exists`; for a writer about to rank an item in the team's backlog, on PostgreSQL,
+    the same statement takes that backlog's lock (`ranking.lock_backlog`): a create is one
+    round trip shorter."""
+    if not to_rank or session.get_bind().dialect.name != "postgresql":
+        return await team_exists(session, team_id)
+    found = bool(await session.scalar(_TEAM_COUNT_LOCKING_BACKLOG, {"team_id": team_id}))
+    ranking.note_locked(session, team_id)
+    return found
+
+
+_TEAM_COUNT_LOCKING_BACKLOG = select(
+    func.count(), ranking.backlog_lock(bindparam("team_id", type_=Integer))
+).where(Team.id == bindparam("team_id"))
 
 
 async def move_item(

@@ -17,11 +17,22 @@ async def live(database_url: str, tmp_path: Path) -> AsyncIterator[LiveApp]:
         yield app
 
 
-async def test_concurrent_creates_and_moves_in_one_backlog_all_succeed(live: LiveApp) -> None:
+@pytest.mark.parametrize("in_team", [False, True], ids=["team-less backlog", "a team's backlog"])
+async def test_concurrent_creates_and_moves_in_one_backlog_all_succeed(
+    live: LiveApp, in_team: bool
+) -> None:
     it = await live.user(Role.IT)
+    team: dict[str, object] = {}
+    if in_team:  # the team's check takes the lock there (PostgreSQL)
+        resp = await live.api.post(
+            "/api/v1/teams", headers=it, json={"name": "Web", "default_capacity_points": 20}
+        )
+        assert resp.status_code == 201, resp.text
+        team = {"team_id": resp.json()["id"]}
 
     async def create(n: int) -> int:
-        resp = await live.api.post("/api/v1/items", headers=it, json={"title": f"Story {n}"})
+        body = {"title": f"Story {n}", **team}
+        resp = await live.api.post("/api/v1/items", headers=it, json=body)
         assert resp.status_code == 201, resp.text
         return int(resp.json()["id"])
 

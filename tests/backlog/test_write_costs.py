@@ -36,7 +36,7 @@ async def test_a_move_costs_the_same_few_statements_whatever_the_backlog_size(
     small = [(await make_item(session, actor=actor, team_id=team.id)).id for _ in range(3)]
     big_team = await make_team(session)
     big = [(await make_item(session, actor=actor, team_id=big_team.id)).id for _ in range(40)]
-    await session.flush()  # the builders' events, not the moves'
+    await session.commit()  # the builders' writes (and ranking locks) are not the moves'
     await api.get("/api/v1/me", headers=it)  # token last_used_at written once, up front
 
     async def move(item_id: int, body: dict[str, object]) -> list[str]:
@@ -67,3 +67,20 @@ async def test_a_request_submit_costs_its_inserts_and_no_reads(
     writes = [s for s in seen if s.startswith("INSERT")]
     assert len(writes) == 2, seen  # the request and its event
     assert len(seen) - len(writes) <= (0 if database_url.startswith("postgresql") else 2), seen
+
+
+async def test_a_create_in_a_team_backlog_costs_a_fixed_few_statements(
+    api: AsyncClient, session: AsyncSession, engine: AsyncEngine, database_url: str
+) -> None:
+    _, it = await make_user(session, role=Role.IT)
+    team = await make_team(session)
+    await session.commit()
+    await api.get("/api/v1/me", headers=it)
+    with statements(engine) as seen:
+        resp = await api.post(
+            "/api/v1/items", headers=it, json={"title": "Checkout", "team_id": team.id}
+        )
+        assert resp.status_code == 201, resp.text
+    # PostgreSQL: the team's check with its backlog's lock, the bottom neighbour, the item and
+    # its event. SQLite: the token check comes first.
+    assert len(seen) <= (4 if database_url.startswith("postgresql") else 5), seen
