@@ -35,8 +35,11 @@ _LOCK = select(backlog_lock(bindparam("backlog", type_=Integer)))
 
 
 def _locked(session: AsyncSession) -> set[int]:
-    """The backlogs whose lock the session's current transaction holds."""
-    transaction = session.sync_session.get_transaction()
+    """The backlogs whose lock the session's current transaction holds. The innermost one: a
+    savepoint rolled back releases the locks taken in it (forgetting some only costs a
+    statement)."""
+    sync = session.sync_session
+    transaction = sync.get_nested_transaction() or sync.get_transaction()
     held = session.info.get(_HELD)
     if held is None or held[0] is not transaction:
         held = session.info[_HELD] = (transaction, set())

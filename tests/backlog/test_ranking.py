@@ -157,3 +157,27 @@ async def test_changing_team_moves_the_item_to_the_bottom_of_that_backlog(
     newcomer = await make_item(session, team_id=other)
     await api.patch(f"/api/v1/items/{newcomer.id}", json={"team_id": team}, headers=it)
     assert await _order(session, team) == [i.id for i in existing] + [newcomer.id]
+
+
+async def test_a_lock_lost_with_a_rolled_back_savepoint_is_taken_again(
+    session: AsyncSession, engine: AsyncEngine, database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("ranking locks are PostgreSQL's")
+    asked: list[str] = []
+
+    def on_execute(_conn: object, _cursor: object, statement: str, *rest: object) -> None:
+        if "pg_advisory_xact_lock" in statement:
+            asked.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+    try:
+        await ranking.lock_backlog(session, 7)
+        await ranking.lock_backlog(session, 7)  # held: not asked again
+        nested = await session.begin_nested()
+        await ranking.lock_backlog(session, 8)
+        await nested.rollback()  # PostgreSQL released the lock on 8 with the savepoint
+        await ranking.lock_backlog(session, 8)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
+    assert len(asked) == 3, asked
