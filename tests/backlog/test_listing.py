@@ -1,12 +1,12 @@
 """Every documented item filter, and listing cost independent of page size."""
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.backlog.models import BacklogItem
 from app.core.http import AsyncClient
 from app.users.models import Role
 from tests.builders import make_item, make_sprint, make_team, make_user
+from tests.statements import recorded
 
 
 async def test_each_filter(api: AsyncClient, session: AsyncSession) -> None:
@@ -71,19 +71,10 @@ async def test_a_page_costs_the_same_few_queries_whatever_its_size(
     await api.get("/api/v1/me", headers=it)
 
     async def selects_for(limit: int) -> int:
-        count = 0
-
-        def on_execute(*args: object) -> None:
-            nonlocal count
-            count += str(args[2]).startswith("SELECT")
-
-        event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
-        try:
+        with recorded(engine, starting="SELECT") as selects:
             resp = await api.get(f"/api/v1/items?limit={limit}", headers=it)
             assert len(resp.json()["items"]) == limit
-        finally:
-            event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
-        return count
+        return len(selects)
 
     # token, items, epic roll-ups, tracker links: never one per item
     assert await selects_for(5) == await selects_for(50) <= 4

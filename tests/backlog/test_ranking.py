@@ -1,12 +1,9 @@
 """Any sequence of creates and moves orders the backlog like a plain list, writing O(1) rows."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.backlog import ranking
@@ -15,6 +12,7 @@ from app.backlog.models import BacklogItem
 from app.core.http import AsyncClient
 from app.users.models import Role, User
 from tests.builders import make_item, make_team, make_user
+from tests.statements import recorded
 
 Op = tuple[str, int, int]  # (kind, item index, anchor index)
 OPS = st.lists(
@@ -26,21 +24,6 @@ OPS = st.lists(
     min_size=1,
     max_size=25,
 )
-
-
-@contextmanager
-def count_item_updates(engine: AsyncEngine) -> Iterator[list[str]]:
-    updates: list[str] = []
-
-    def on_execute(_conn: object, _cursor: object, statement: str, *rest: object) -> None:
-        if statement.startswith("UPDATE backlog_items"):
-            updates.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
-    try:
-        yield updates
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
 
 
 async def _order(session: AsyncSession, team_id: int) -> list[int]:
@@ -65,7 +48,7 @@ async def _apply(
         anchor_id = model[j % len(model)] if model and kind in ("before", "after") else None
         if anchor_id is None and kind in ("before", "after"):
             kind = "top"
-        with count_item_updates(engine) as updates:
+        with recorded(engine, starting="UPDATE backlog_items") as updates:
             await backlog_service.move_item(
                 session,
                 item=item,
@@ -110,7 +93,7 @@ async def test_crowded_gap_rebalances_a_bounded_window(
     for n in range(30):  # keep squeezing items in right after the first one
         mover = model[-2] if n % 2 else model[-1]
         item = await backlog_service.get_item(session, item_id=mover)
-        with count_item_updates(engine) as updates:
+        with recorded(engine, starting="UPDATE backlog_items") as updates:
             await backlog_service.move_item(
                 session, item=item, actor=actor, after_id=first, before_id=None, position=None
             )
@@ -164,20 +147,11 @@ async def test_a_lock_lost_with_a_rolled_back_savepoint_is_taken_again(
 ) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("ranking locks are PostgreSQL's")
-    asked: list[str] = []
-
-    def on_execute(_conn: object, _cursor: object, statement: str, *rest: object) -> None:
-        if "pg_advisory_xact_lock" in statement:
-            asked.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
-    try:
+    with recorded(engine, starting="SELECT pg_advisory_xact_lock") as asked:
         await ranking.lock_backlog(session, 7)
         await ranking.lock_backlog(session, 7)  # held: not asked again
         nested = await session.begin_nested()
         await ranking.lock_backlog(session, 8)
         await nested.rollback()  # PostgreSQL released the lock on 8 with the savepoint
         await ranking.lock_backlog(session, 8)
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
     assert len(asked) == 3, asked

@@ -1,31 +1,12 @@
 """A write costs a fixed, small number of statements, whatever the backlog holds: the budget
 behind issue #9's latency targets (each statement is a round trip and its CPU)."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.http import AsyncClient
 from app.users.models import Role
 from tests.builders import make_item, make_team, make_user
-
-
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The statements the app's sessions run, without the test's SAVEPOINTs."""
-    seen: list[str] = []
-
-    def on_execute(_conn: object, _cursor: object, statement: str, *rest: object) -> None:
-        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO")):
-            seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
+from tests.statements import recorded
 
 
 async def test_a_move_costs_the_same_few_statements_whatever_the_backlog_size(
@@ -40,7 +21,7 @@ async def test_a_move_costs_the_same_few_statements_whatever_the_backlog_size(
     await api.get("/api/v1/me", headers=it)  # token last_used_at written once, up front
 
     async def move(item_id: int, body: dict[str, object]) -> list[str]:
-        with statements(engine) as seen:
+        with recorded(engine) as seen:
             resp = await api.post(f"/api/v1/items/{item_id}/move", headers=it, json=body)
             assert resp.status_code == 200, resp.text
         return seen
@@ -59,7 +40,7 @@ async def test_a_request_submit_costs_its_inserts_and_no_reads(
     _, marketing = await make_user(session, role=Role.MARKETING)
     await api.get("/api/v1/me", headers=marketing)
     body = {"title": "Spring campaign page", "business_goal": "Leads", "business_value": 5}
-    with statements(engine) as seen:
+    with recorded(engine) as seen:
         resp = await api.post("/api/v1/requests", headers=marketing, json=body)
         assert resp.status_code == 201, resp.text
     assert resp.json()["assessment"] is None
@@ -76,7 +57,7 @@ async def test_a_create_in_a_team_backlog_costs_a_fixed_few_statements(
     team = await make_team(session)
     await session.commit()
     await api.get("/api/v1/me", headers=it)
-    with statements(engine) as seen:
+    with recorded(engine) as seen:
         resp = await api.post(
             "/api/v1/items", headers=it, json={"title": "Checkout", "team_id": team.id}
         )

@@ -4,13 +4,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.http import AsyncClient
 from app.requests.models import MarketingRequest, RequestStatus
 from app.users.models import Role
 from tests.builders import make_user
+from tests.statements import recorded
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 SORTS = ["created_at", "updated_at", "target_date", "business_value", "title", "id"]
@@ -79,19 +79,10 @@ async def test_a_page_costs_the_same_few_queries_whatever_its_size(
     await api.get("/api/v1/me", headers=headers)  # token last_used_at written once, up front
 
     async def statements_for(limit: int) -> int:
-        count = 0
-
-        def on_execute(*args: object) -> None:
-            nonlocal count
-            count += str(args[2]).startswith("SELECT")  # not the test's SAVEPOINTs
-
-        event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
-        try:
+        with recorded(engine, starting="SELECT") as selects:
             resp = await api.get(f"/api/v1/requests?limit={limit}", headers=headers)
             assert len(resp.json()["items"]) == limit
-        finally:
-            event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
-        return count
+        return len(selects)
 
     # token, requests, assessments (+ reviews when any): never one per row
     assert await statements_for(5) == await statements_for(100) <= 4
