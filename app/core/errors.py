@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -206,6 +206,23 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _operational_error(request: Request, exc: Exception) -> JSONResponse:
+    """SQLite's writers queued past the busy timeout ("database is locked"): the service is
+    busy, not broken, and the transaction changed nothing; the client may retry. Any other
+    operational error is unexpected."""
+    if "database is locked" not in str(getattr(exc, "orig", "")):
+        return await _unexpected_error(request, exc)
+    logger.warning("database busy: a write waited past the busy timeout")
+    return problem_response(
+        status=503,
+        slug="busy",
+        title="Service busy",
+        detail="Too many writes at once; nothing was changed. Retry in a moment.",
+        request=request,
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _client_disconnect(request: Request, exc: Exception) -> Response:
     """The client went away before sending its whole body (e.g. a load generator stopping):
     there is no one to answer and nothing went wrong here. The server drops what is sent."""
@@ -233,6 +250,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StaleDataError, _concurrent_update)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(OperationalError, _operational_error)
     app.add_exception_handler(ClientDisconnect, _client_disconnect)
     app.add_exception_handler(Exception, _unexpected_error)
 
