@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.backlog.models import BacklogItem
+from app.core.db import on_postgresql
 from app.core.pagination import row_limit
 
 MAX_RANK_LENGTH = 48
@@ -58,7 +59,7 @@ async def lock_backlog(session: AsyncSession, backlog: int) -> None:
     Without it, concurrent appends compute the same key and all but one fail on the unique
     (backlog, rank) index, which stays the arbiter (a 409 there would be a missing lock).
     Once per transaction: a lock already taken is not asked for again."""
-    if session.get_bind().dialect.name == "postgresql" and backlog not in _locked(session):
+    if on_postgresql(session) and backlog not in _locked(session):
         await session.execute(_LOCK, {"backlog": backlog})
         note_locked(session, backlog)
 

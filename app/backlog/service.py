@@ -10,6 +10,7 @@ from sqlalchemy.orm import aliased, with_expression
 from app.backlog import delivery, ranking, readiness
 from app.backlog.models import BacklogItem, ItemStatus, ItemType, compute_wsjf
 from app.backlog.schemas import NOT_NULL_ON_UPDATE, ItemCreate, ItemUpdate
+from app.core.db import on_postgresql
 from app.core.errors import Conflict, NotFound, UnprocessableEntity
 from app.core.events import ActorKind, diff, record_event
 from app.core.outbox import queue_item_push
@@ -17,8 +18,7 @@ from app.core.pagination import Keyset, keyset_page, row_limit
 from app.core.schemas import contains_pattern, reject_nulls
 from app.requests.models import IMPACT_ORDER, Impact
 from app.sprints.models import Sprint, SprintState
-from app.teams.models import Team
-from app.teams.service import team_exists
+from app.teams.service import TEAM_COUNT, team_exists
 from app.users.models import Role, User
 from app.users.service import ensure_role
 
@@ -83,7 +83,7 @@ async def get_item(session: AsyncSession, *, item_id: int, to_rank: bool = False
     lock (`ranking.lock_backlog`): on PostgreSQL the lock comes with the item, one statement
     fewer. The item is read as of the statement's start, before the lock, as it was when
     read first: an edit committed meanwhile fails the version check (409)."""
-    if not to_rank or session.get_bind().dialect.name != "postgresql":
+    if not to_rank or not on_postgresql(session):
         item = await session.get(BacklogItem, item_id, populate_existing=True)
     else:
         query = _ITEM_TO_RANK.execution_options(populate_existing=True)
@@ -200,16 +200,16 @@ async def _team_exists(session: AsyncSession, team_id: int, to_rank: bool) -> bo
     """`team_exists`; for a writer about to rank an item in the team's backlog, on PostgreSQL,
     the same statement takes that backlog's lock (`ranking.lock_backlog`): a create is one
     round trip shorter."""
-    if not to_rank or session.get_bind().dialect.name != "postgresql":
+    if not to_rank or not on_postgresql(session):
         return await team_exists(session, team_id)
     found = bool(await session.scalar(_TEAM_COUNT_LOCKING_BACKLOG, {"team_id": team_id}))
     ranking.note_locked(session, team_id)
     return found
 
 
-_TEAM_COUNT_LOCKING_BACKLOG = select(
-    func.count(), ranking.backlog_lock(bindparam("team_id", type_=Integer))
-).where(Team.id == bindparam("team_id"))
+_TEAM_COUNT_LOCKING_BACKLOG = TEAM_COUNT.add_columns(
+    ranking.backlog_lock(bindparam("team_id", type_=Integer))
+)
 
 
 async def move_item(

@@ -161,6 +161,11 @@ class Sessionmakers:
         self.read = make_sessionmaker(engine.execution_options(**reading))
 
 
+def on_postgresql(session: AsyncSession) -> bool:
+    """The session's database is PostgreSQL (else SQLite, the embedded default)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session, one transaction per request; whatever was not committed is rolled back."""
     makers: Sessionmakers = request.app.state.sessionmakers

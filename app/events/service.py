@@ -5,6 +5,7 @@ from typing import Any
 from sqlalchemy import ColumnClause, Select, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import on_postgresql
 from app.core.events import Event
 from app.core.pagination import (
     InvalidCursor,
@@ -64,7 +65,7 @@ async def feed(
 ) -> tuple[list[Event], str]:
     """Events after the cursor, in commit-safe order; the cursor to continue from."""
     txid, last_id = _feed_position(after)
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = on_postgresql(session)
     query = _visible_to(select(Event), viewer)
     if postgres:
         query = query.where(

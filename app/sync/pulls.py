@@ -16,6 +16,7 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import on_postgresql
 from app.core.events import record_event
 from app.core.outbox import JobKind, JobState, SyncJob
 from app.sync.models import Integration, TrackerKind
@@ -142,7 +143,7 @@ async def store_pulled(
     ]
     if not rows:
         return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    dialect = postgresql if on_postgresql(session) else sqlite
     await session.execute(dialect.insert(Delivery.__table__).on_conflict_do_nothing(), rows)
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.backlog.models import BacklogItem
 from app.core.crypto import SecretBox
-from app.core.db import utcnow
+from app.core.db import on_postgresql, utcnow
 from app.core.http import AsyncClient
 from app.core.outbox import JobKind, JobState, SyncJob
 from app.core.pagination import row_limit
@@ -50,7 +50,7 @@ class WorkerSettings:
 async def db_now(session: AsyncSession) -> datetime:
     """The database's clock: every worker's leases are judged by the same one. (SQLite is one
     machine's file, so its host clock is that clock, and finer than CURRENT_TIMESTAMP.)"""
-    if session.get_bind().dialect.name == "sqlite":
+    if not on_postgresql(session):
         return utcnow()
     value = await session.scalar(select(func.current_timestamp()))
     if isinstance(value, str):  # SQLite answers CURRENT_TIMESTAMP as text, in UTC

@@ -110,8 +110,9 @@ async def list_teams(
     return teams, last.id if last else None
 
 
-_TEAM_COUNT = select(func.count()).where(Team.id == bindparam("team_id"))  # built once
+# Built once; `team_id` is its parameter (backlog/service.py adds a column to it).
+TEAM_COUNT = select(func.count()).where(Team.id == bindparam("team_id"))
 
 
 async def team_exists(session: AsyncSession, team_id: int) -> bool:
-    return bool(await session.scalar(_TEAM_COUNT, {"team_id": team_id}))
+    return bool(await session.scalar(TEAM_COUNT, {"team_id": team_id}))

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import SecretBox
-from app.core.db import utcnow
+from app.core.db import on_postgresql, utcnow
 from app.core.errors import BadRequest, Conflict, NotFound, Unauthorized
 from app.core.fastlane import FastLane
 from app.core.pagination import page_of, row_limit
@@ -118,7 +118,7 @@ async def _store_orm(
     session: AsyncSession, *, integration_id: int, delivery_id: str, event: str, body: str
 ) -> tuple[int, bool]:
     first = {"integration_id": integration_id, "delivery_id": delivery_id, "event": event}
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = on_postgresql(session)
     insert = (postgresql.insert if postgres else sqlite.insert)(Delivery).values(
         {**first, "body": body}
     )
