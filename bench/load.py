@@ -217,6 +217,9 @@ def wrk(url: str, file: Path, *, connections: int, seconds: float) -> dict[str, 
     }
 
 
+_SERVER_OF = {"ref_a": "a", "ref_b": "b", "ref_b_deep": "b"}  # the rest are the app's
+
+
 async def measure_database(
     database_url: str, args: argparse.Namespace, rnd: random.Random
 ) -> dict[str, Any]:
@@ -226,43 +229,60 @@ async def measure_database(
         work = Path(tmp)
         servers = Servers(database_url, work)
         try:
-            bin_dir = Path(sys.executable).parent
-            app_url = servers.start("app", [str(bin_dir / "backlog-bridge"), "serve"])
-            await wait_ready(app_url, "/readyz")
-            integration_id = await setup_app(app_url, fixture, work / "page.json")
-            refapps = [sys.executable, str(HERE / "refapps.py")]
-            a_url = servers.start("a", [*refapps, "memory", "--page-file", str(work / "page.json")])
-            b_url = servers.start("b", [*refapps, "driver"])
-            await wait_ready(a_url, "/ref/memory")
-            await wait_ready(b_url, "/ref/driver")
-            lines = workload_lines(fixture, rnd, integration_id=integration_id)
-            lines["ref_a"] = [request_line("GET", "/ref/memory", "")]
-            lines["ref_b"] = [request_line("GET", "/ref/driver", "")]
-            lines["ref_b_deep"] = [
-                request_line("GET", f"/ref/driver?rank={quote(rank)}&id={i}", "")
-                for _, rank, i in fixture.deep
-            ]
+            urls, lines = await _start(servers, fixture, work, rnd)
             results: dict[str, Any] = {"items": fixture.items, "workloads": {}}
             for name in WORKLOADS:
                 if args.only and name not in args.only and not name.startswith("ref_"):
                     continue
-                url = a_url if name == "ref_a" else b_url if name.startswith("ref_b") else app_url
-                file = work / f"{name}.txt"
-                file.write_text("\n".join(lines[name]) + "\n")
-                for line in lines[name][:1] if name != "mix" else []:
-                    await check_once(url, line)
-                cpu = servers.cpu_seconds(url)
-                loaded = wrk(url, file, connections=args.connections, seconds=args.duration)
-                loaded["cpu_ms"] = (servers.cpu_seconds(url) - cpu) * 1000 / loaded["requests"]
-                unloaded = wrk(url, file, connections=1, seconds=args.duration / 2)
-                results["workloads"][name] = {"loaded": loaded, "unloaded": unloaded}
-                log(
-                    f"{name}: {loaded['rps']:.0f} req/s loaded, {loaded['cpu_ms']:.2f} ms CPU"
-                    f" per request, p50 {unloaded['p50']:.2f} ms alone"
+                url = urls[_SERVER_OF.get(name, "app")]
+                results["workloads"][name] = await _measure(
+                    servers, url, name, lines[name], work, args
                 )
         finally:
             servers.stop()
     return results
+
+
+async def _start(
+    servers: Servers, fixture: Fixture, work: Path, rnd: random.Random
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The app and the two references started; their URLs and every workload's lines."""
+    bin_dir = Path(sys.executable).parent
+    app_url = servers.start("app", [str(bin_dir / "backlog-bridge"), "serve"])
+    await wait_ready(app_url, "/readyz")
+    integration_id = await setup_app(app_url, fixture, work / "page.json")
+    refapps = [sys.executable, str(HERE / "refapps.py")]
+    a_url = servers.start("a", [*refapps, "memory", "--page-file", str(work / "page.json")])
+    b_url = servers.start("b", [*refapps, "driver"])
+    await wait_ready(a_url, "/ref/memory")
+    await wait_ready(b_url, "/ref/driver")
+    lines = workload_lines(fixture, rnd, integration_id=integration_id)
+    lines["ref_a"] = [request_line("GET", "/ref/memory", "")]
+    lines["ref_b"] = [request_line("GET", "/ref/driver", "")]
+    lines["ref_b_deep"] = [
+        request_line("GET", f"/ref/driver?rank={quote(rank)}&id={i}", "")
+        for _, rank, i in fixture.deep
+    ]
+    return {"app": app_url, "a": a_url, "b": b_url}, lines
+
+
+async def _measure(
+    servers: Servers, url: str, name: str, lines: list[str], work: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    """One workload: checked once, then loaded (with the server's CPU) and unloaded."""
+    file = work / f"{name}.txt"
+    file.write_text("\n".join(lines) + "\n")
+    for line in lines[:1] if name != "mix" else []:
+        await check_once(url, line)
+    cpu = servers.cpu_seconds(url)
+    loaded = wrk(url, file, connections=args.connections, seconds=args.duration)
+    loaded["cpu_ms"] = (servers.cpu_seconds(url) - cpu) * 1000 / loaded["requests"]
+    unloaded = wrk(url, file, connections=1, seconds=args.duration / 2)
+    log(
+        f"{name}: {loaded['rps']:.0f} req/s loaded, {loaded['cpu_ms']:.2f} ms CPU"
+        f" per request, p50 {unloaded['p50']:.2f} ms alone"
+    )
+    return {"loaded": loaded, "unloaded": unloaded}
 
 
 def _revision() -> str:
