@@ -37,7 +37,7 @@ def export(revision: str, into: Path) -> Path:
     return target
 
 
-async def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("old")
     parser.add_argument("new")
@@ -45,7 +45,14 @@ async def main() -> None:
     parser.add_argument("--only", default="page_first,page_deep,item_get,item_move")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.0)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+Samples = dict[tuple[str, str, str], list[float]]  # (workload, revision, p50|rps): per round
+
+
+async def main() -> None:
+    args = _arguments()
     rnd = load.random.Random(9)
     fixture = await load.prepare(args.database_url, rnd)
     names = args.only.split(",")
@@ -63,37 +70,48 @@ async def main() -> None:
                 await load.wait_ready(url, "/readyz")
             integration = await load.setup_app(urls[args.new], fixture, work / "page.json")
             lines = workloads.workload_lines(fixture, rnd, integration_id=integration)
-            samples: dict[tuple[str, str, str], list[float]] = {}
             for name in names:
-                file = work / f"{name}.txt"
-                file.write_text("\n".join(lines[name]) + "\n")
+                (work / f"{name}.txt").write_text("\n".join(lines[name]) + "\n")
                 for url in urls.values():
                     await load.check_once(url, lines[name][0])
-            for round_ in range(args.rounds):
-                for name in names:
-                    for revision, url in urls.items():
-                        file = work / f"{name}.txt"
-                        alone = load.wrk(url, file, connections=1, seconds=args.seconds)
-                        busy = load.wrk(url, file, connections=32, seconds=args.seconds)
-                        samples.setdefault((name, revision, "p50"), []).append(alone["p50"])
-                        samples.setdefault((name, revision, "rps"), []).append(busy["rps"])
-                load.log(f"round {round_ + 1} done")
+            samples = _rounds(urls, names, work, args)
         finally:
             for server in servers:
                 server.stop()
+    sys.stdout.write(_table(samples, names, args.old, args.new))
+
+
+def _rounds(
+    urls: dict[str, str], names: list[str], work: Path, args: argparse.Namespace
+) -> Samples:
+    """Both revisions in turn, round after round, so both see the same machine load."""
+    samples: Samples = {}
+    for round_ in range(args.rounds):
+        for name in names:
+            for revision, url in urls.items():
+                file = work / f"{name}.txt"
+                alone = load.wrk(url, file, connections=1, seconds=args.seconds)
+                busy = load.wrk(url, file, connections=32, seconds=args.seconds)
+                samples.setdefault((name, revision, "p50"), []).append(alone["p50"])
+                samples.setdefault((name, revision, "rps"), []).append(busy["rps"])
+        load.log(f"round {round_ + 1} done")
+    return samples
+
+
+def _table(samples: Samples, names: list[str], old: str, new: str) -> str:
     rows = [
-        f"| workload | p50 unloaded {args.old} / {args.new} (ms) | new/old "
-        f"| req/s (32 conn) {args.old} / {args.new} | new/old |",
+        f"| workload | p50 unloaded {old} / {new} (ms) | new/old "
+        f"| req/s (32 conn) {old} / {new} | new/old |",
         "|---|---:|---:|---:|---:|",
     ]
     for name in names:
-        p50 = [statistics.median(samples[(name, r, "p50")]) for r in (args.old, args.new)]
-        rps = [statistics.median(samples[(name, r, "rps")]) for r in (args.old, args.new)]
+        p50 = [statistics.median(samples[(name, r, "p50")]) for r in (old, new)]
+        rps = [statistics.median(samples[(name, r, "rps")]) for r in (old, new)]
         rows.append(
             f"| {name} | {p50[0]:.2f} / {p50[1]:.2f} | {p50[1] / p50[0]:.2f}x "
             f"| {rps[0]:.0f} / {rps[1]:.0f} | {rps[1] / rps[0]:.2f}x |"
         )
-    sys.stdout.write("\n".join(rows) + "\n")
+    return "\n".join(rows) + "\n"
 
 
 if __name__ == "__main__":
