@@ -126,7 +126,7 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     phrase = HTTPStatus(exc.status_code).phrase
-    slug = {404: "not-found", 405: "method-not-allowed"}.get(
+    slug = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
         exc.status_code, phrase.lower().replace(" ", "-")
     )
     detail = exc.detail if exc.detail != phrase else None
@@ -231,8 +231,13 @@ async def _client_disconnect(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    return unexpected_error(request, exc)
+
+
+def unexpected_error(request: Request, exc: BaseException) -> JSONResponse:
+    """A 500 that logs the traceback under the request id and shows none of it."""
     request_id = current_request_id()
-    logger.exception("unhandled error", extra={"request_id": request_id})
+    logger.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
     return problem_response(
         status=500,
         slug="internal",

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request id and one access log line per request."""
+"""Pure ASGI middleware: request id, body limits and one access log line per request."""
 
 import json
 import logging
@@ -7,9 +7,12 @@ import time
 import uuid
 
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import metrics
+from app.core.errors import unexpected_error
 from app.core.request_context import set_request_id
 
 access_log = logging.getLogger("app.access")
@@ -22,14 +25,46 @@ MAX_BODY_BYTES = 1 * 1024 * 1024  # API bodies
 MAX_WEBHOOK_BODY_BYTES = 25 * 1024 * 1024  # tracker deliveries can be large
 
 
-def _too_large(scope: Scope, headers: dict[bytes, bytes]) -> int | None:
-    """The limit a declared body exceeds, if any (checked before reading a byte of it)."""
-    declared = headers.get(b"content-length", b"")
-    if not declared.isdigit():
-        return None
+def _body_limit(scope: Scope) -> int:
     webhook = scope["path"].startswith("/api/v1/webhooks/")
-    limit = MAX_WEBHOOK_BODY_BYTES if webhook else MAX_BODY_BYTES
-    return limit if int(declared) > limit else None
+    return MAX_WEBHOOK_BODY_BYTES if webhook else MAX_BODY_BYTES
+
+
+def _declared_too_large(headers: dict[bytes, bytes], limit: int) -> bool:
+    """A declared body over the limit is refused before a byte of it is read."""
+    declared = headers.get(b"content-length", b"")
+    return declared.isdigit() and int(declared) > limit
+
+
+class BodyTooLarge(HTTPException):
+    """Raised by `receive` the moment a streamed body passes its limit. An HTTPException, so
+    FastAPI's body parsing lets it through to the problem+json handler unchanged."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413,
+            f"The body may be at most {limit} bytes.",
+            # The rest of the body is never read: the connection cannot carry another request.
+            headers={"Connection": "close"},
+        )
+
+
+def _bounded(receive: Receive, limit: int) -> Receive:
+    """`receive` that counts body bytes as they arrive, with or without Content-Length
+    (chunked), and stops reading once they pass `limit`: memory per request stays bounded
+    and no route, authenticated or not, ever sees a byte past it."""
+    received = 0
+
+    async def receive_bounded() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return receive_bounded
 
 
 async def _refuse(limit: int, send: Send) -> None:
@@ -48,6 +83,7 @@ async def _refuse(limit: int, send: Send) -> None:
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
             ],
         }
     )
@@ -73,12 +109,15 @@ class RequestIdMiddleware:
         set_request_id(request_id)
         started = time.perf_counter()
         status = 500
+        response_started = response_finished = False
         authenticated = b"authorization" in headers
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started, response_finished
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                response_finished = True
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, response_started = message["status"], True
                 response_headers = MutableHeaders(scope=message)
                 response_headers["X-Request-ID"] = request_id
                 response_headers.update(SECURITY_HEADERS)
@@ -86,11 +125,25 @@ class RequestIdMiddleware:
                     response_headers["Cache-Control"] = "no-store"
             await send(message)
 
+        limit = _body_limit(scope)
         try:
-            if too_large := _too_large(scope, headers):
-                await _refuse(too_large, send_with_id)
+            if _declared_too_large(headers, limit):
+                await _refuse(limit, send_with_id)
                 return
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, _bounded(receive, limit), send_with_id)
+        except BodyTooLarge:  # read outside a route's error handling (e.g. by a middleware)
+            if response_started:
+                raise  # a response is under way; only closing the connection can end it
+            await _refuse(limit, send_with_id)
+        except Exception as exc:
+            # Answered here rather than by Starlette's outermost handler, which re-raises to
+            # the server after its 500 and so makes uvicorn drop a keep-alive connection.
+            if response_finished:
+                access_log.error("error after the response was sent", exc_info=exc)
+            elif response_started:
+                raise  # a half-sent response can only be ended by closing the connection
+            else:
+                await unexpected_error(Request(scope), exc)(scope, receive, send_with_id)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             metrics.observe(scope["method"], route, status, time.perf_counter() - started)
