@@ -190,7 +190,7 @@ async def _serve_in_loop(app: FastAPI) -> tuple[uvicorn.Server, "asyncio.Task[No
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="error")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
         await asyncio.sleep(0.01)
     return server, task, port
 
