@@ -23,6 +23,7 @@ from app.core.migrations import upgrade_async
 from app.main import create_app
 from app.users.models import Role
 from tests.builders import make_user
+from tests.contract import check_response
 from tests.databases import BACKENDS, SharedSession, throwaway_database
 
 LoginAs = Callable[[Role], Awaitable[dict[str, str]]]
@@ -90,7 +91,10 @@ async def app(
 @pytest.fixture
 async def api(app: FastAPI) -> AsyncIterator[AsyncClient]:
     transport = ASGITransport(app=app, raise_app_exceptions=False)
-    async with AsyncClient(transport=transport, base_url="http://test") as client:
+    hooks = {"response": [check_response]}  # every 2xx body is held to the OpenAPI document
+    async with AsyncClient(
+        transport=transport, base_url="http://test", event_hooks=hooks
+    ) as client:
         yield client
 
 

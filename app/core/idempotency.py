@@ -106,7 +106,9 @@ async def run_once(
     ):
         return replay
     out, headers = await create()
-    body = out.model_dump(mode="json")
+    # By alias, as FastAPI answers every other route and the OpenAPI document says (`from`,
+    # not `from_`); the stored copy is what replays send.
+    body = out.model_dump(mode="json", by_alias=True)
     if key is not None:
         stored = StoredResponse(
             user_id=user_id,
