@@ -17,6 +17,7 @@ from app.core.outbox import queue_item_push
 from app.core.pagination import Keyset, keyset_page, row_limit
 from app.core.schemas import contains_pattern, reject_nulls
 from app.requests.models import IMPACT_ORDER, Impact
+from app.sprints import service as sprints_service
 from app.sprints.models import Sprint, SprintState
 from app.teams.service import TEAM_COUNT, team_exists
 from app.users.models import Role, User
@@ -162,10 +163,10 @@ async def _sprint_rules(
     if "team_id" in changes and changes["team_id"] != item.team_id:
         raise ItemInUse("Take the item out of its sprint before moving it to another team.")
     state = await session.scalar(select(Sprint.state).where(Sprint.id == item.sprint_id))
-    reworked = (
-        new_status not in (None, item.status)
-        or changes.get("story_points", item.story_points) != item.story_points
-    )
+    repointed = changes.get("story_points", item.story_points) != item.story_points
+    reworked = new_status not in (None, item.status) or repointed
+    if repointed or (state is SprintState.CLOSED and reworked):  # the sprint's figures change
+        await sprints_service.figures_changed(session, sprint_id=item.sprint_id)
     if state is SprintState.CLOSED and reworked:
         item.sprint_id = None
 

@@ -12,7 +12,7 @@ from app.core.errors import Conflict, UnprocessableEntity
 from app.core.events import record_event
 from app.sprints import planning
 from app.sprints.models import Sprint, SprintState
-from app.sprints.service import get_sprint, record
+from app.sprints.service import get_sprint, record, touch
 from app.users.models import Role, User
 from app.users.service import ensure_role
 
@@ -166,6 +166,8 @@ async def _carry(
     if target is None and items:
         await ranking.lock_backlog(session, sprint.team_id)
         top = await ranking.rank_at(session, backlog=sprint.team_id, position="top")
+    if target is not None and items:
+        touch(target)
     for item in reversed(items):
         item.sprint_id = target.id if target else None
         if top is not None:

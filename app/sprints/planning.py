@@ -9,7 +9,7 @@ from app.core.errors import Conflict, NotFound, UnprocessableEntity
 from app.core.events import record_event
 from app.requests.models import Impact
 from app.sprints.models import Sprint, SprintState
-from app.sprints.service import ensure_open, record
+from app.sprints.service import ensure_open, record, touch
 from app.teams import service as teams_service
 from app.users.models import Role, User
 from app.users.service import ensure_role
@@ -130,6 +130,8 @@ async def add_items(
         )
     for item in new:
         await _join(session, sprint, item, actor)
+    if new:
+        touch(sprint)
     await _follow_requests(session, new, actor)
     return items
 
@@ -174,6 +176,7 @@ async def remove_item(session: AsyncSession, *, sprint: Sprint, item_id: int, ac
     if item is None or item.sprint_id != sprint.id:
         raise NotFound("item in this sprint", item_id)
     item.sprint_id = None
+    touch(sprint)
     await session.flush()
     record(
         session,

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.backlog.models import BacklogItem
+from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, UnprocessableEntity
 from app.core.events import diff, record_event
 from app.core.pagination import page_of, row_limit
@@ -45,6 +46,21 @@ async def get_sprint(session: AsyncSession, *, sprint_id: int, lock: bool = Fals
     if sprint is None:
         raise NotFound("sprint", sprint_id)
     return sprint
+
+
+def touch(sprint: Sprint) -> None:
+    """The sprint's figures changed (its items, their points, its commitment): its next flush
+    writes the row, and the ORM's version counter moves its `version` and ETag on, so a client
+    holding the old one sees it is stale. Call it only on a sprint read with `lock=True`: the
+    write checks the version read, and the lock keeps a concurrent planner from changing it."""
+    sprint.updated_at = utcnow()
+
+
+async def figures_changed(session: AsyncSession, *, sprint_id: int) -> None:
+    """An item of this sprint changed its points: `touch` it, its row locked first. Call it
+    before the item's own row is written: planning locks the sprint, then writes items; the
+    same order here means the two wait for each other instead of deadlocking."""
+    touch(await get_sprint(session, sprint_id=sprint_id, lock=True))
 
 
 async def create_sprint(session: AsyncSession, *, data: SprintCreate, actor: User) -> Sprint:
