@@ -23,11 +23,22 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.backlog import page
 from app.core import ratelimit
 from app.core.fastlane import FastLane
-from app.core.pagination import MAX_LIMIT, InvalidCursor, next_link
+from app.core.pagination import (
+    MAX_CURSOR_LENGTH,
+    MAX_LIMIT,
+    InvalidCursor,
+    cursor_key,
+    next_link,
+    use_cursor_key,
+)
 from app.core.schemas import MAX_ID
 
 PATH = "/api/v1/items"
+# ASCII digits, as the route's parameters accept (str.isdigit() takes "²", which int() refuses,
+# and "٣", which int() reads as 3)
 _ID = re.compile(r"[1-9][0-9]{0,9}")
+_SPRINT = re.compile(r"none|[0-9]{1,9}")
+_LIMIT = re.compile(r"[0-9]{1,3}")
 _BEARER = re.compile(r"Bearer ([!-~]{1,512})", re.IGNORECASE)
 _ROUTE = SimpleNamespace(path=PATH)
 _LANE_ERRORS = (
@@ -86,6 +97,7 @@ async def _read(
     cursor: str | None,
 ) -> page.Answer | None:
     """The page, counted against the caller's quota; None for the route's 401 or 429."""
+    use_cursor_key(cursor_key(scope["app"].state.secret_box))  # as the route's guard does
     page.check_cursor(cursor)  # a bad one is the route's 400, before anything is counted
     limiter = ratelimit.limiter_of(scope["app"])
     window = limiter.window() if limiter else None
@@ -127,14 +139,14 @@ def _plain_query(raw: bytes) -> tuple[dict[str, Any], int, str | None] | None:
     limit = given.get("limit", "50")
     if given.get("sort", "rank") != "rank" or sprint is None:
         return None
-    if not (sprint == "none" or (sprint.isdigit() and len(sprint) <= 9)):
+    if not _SPRINT.fullmatch(sprint):
         return None
     if team is not None and not (_ID.fullmatch(team) and int(team) <= MAX_ID):
         return None
-    if not (limit.isdigit() and len(limit) <= 3 and 1 <= int(limit) <= MAX_LIMIT):
+    if not (_LIMIT.fullmatch(limit) and 1 <= int(limit) <= MAX_LIMIT):
         return None
     cursor = given.get("cursor")
-    if cursor is not None and len(cursor) > 512:
+    if cursor is not None and len(cursor) > MAX_CURSOR_LENGTH:
         return None
     filters = {
         "backlog_only": sprint == "none",

@@ -1,11 +1,14 @@
 """Secrets at rest: Fernet with key rotation (`BB_SECRET_KEY`: first key encrypts, all decrypt)."""
 
+import base64
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from app.core.config import Settings
 
@@ -17,6 +20,16 @@ class SecretBox:
         if not keys:
             raise ValueError("at least one key is needed")
         self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
+        self._first_key = base64.urlsafe_b64decode(keys[0])
+        self._derived: dict[str, bytes] = {}
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A 32-byte key for `purpose` (e.g. signing cursors) from the first key, by HKDF: what
+        it signs tells nothing about the key that seals secrets. Computed once per purpose."""
+        if purpose not in self._derived:
+            hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode())
+            self._derived[purpose] = hkdf.derive(self._first_key)
+        return self._derived[purpose]
 
     def seal(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()

@@ -1,13 +1,17 @@
-"""Opaque keyset cursors and the `Link: rel="next"` header."""
+"""Opaque keyset cursors, signed by the service, and the `Link: rel="next"` header."""
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import math
+import re
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Annotated, Any, TypeGuard, TypeVar
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Annotated, Any, TypeGuard, TypeVar
 
 from fastapi import Query, Request, Response
 from sqlalchemy import ColumnElement, Select, and_, literal, tuple_
@@ -17,15 +21,22 @@ from sqlalchemy.types import TypeDecorator
 from starlette.datastructures import URL
 
 from app.core.errors import BadRequest, UnprocessableEntity
-from app.core.schemas import Page
+from app.core.schemas import ASCII_DIGITS, Page
+
+if TYPE_CHECKING:
+    from app.core.crypto import SecretBox
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+# A keyset cursor holds its row's sort value: a 200-character title of 4-byte characters
+# takes ~1.1k characters, so 512 refused cursors the service itself had issued.
+MAX_CURSOR_LENGTH = 2048
 T = TypeVar("T")
 
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (max 200).")]
+Limit = Annotated[int, ASCII_DIGITS, Query(ge=1, le=MAX_LIMIT, description="Page size (max 200).")]
 Cursor = Annotated[
-    str | None, Query(max_length=512, description="Opaque cursor from `next_cursor`.")
+    str | None,
+    Query(max_length=MAX_CURSOR_LENGTH, description="Opaque cursor from `next_cursor`."),
 ]
 
 
@@ -33,20 +44,50 @@ class InvalidCursor(BadRequest):
     slug, title = "invalid-cursor", "Invalid cursor"
 
 
+NOT_ISSUED = "The cursor is not one this service issued."
+_SIGNED = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{22})")  # payload.tag, base64url
+_TAG_BYTES = 16
+# The key signing the cursors of the request at hand: the app's, set before its route runs
+# (`app.core.guards`, the fast lane). Outside a request (a script, a test) a fixed key no
+# server signs with, so such a cursor is refused by every server.
+_NO_APP_KEY = hashlib.sha256(b"backlog-bridge: cursors outside an app").digest()
+_cursor_key: ContextVar[bytes] = ContextVar("cursor_key", default=_NO_APP_KEY)
+
+
+def cursor_key(box: "SecretBox") -> bytes:
+    """The app's cursor key, derived from `BB_SECRET_KEY`: every worker process has it."""
+    return box.derived_key("cursors")
+
+
+def use_cursor_key(key: bytes) -> None:
+    _cursor_key.set(key)
+
+
 def encode_cursor(position: dict[str, Any]) -> str:
-    raw = json.dumps(position, separators=(",", ":"), default=str).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    text = json.dumps(position, separators=(",", ":"), ensure_ascii=False, default=str)
+    raw = text.encode("utf-8", "surrogatepass")  # as json.loads reads it: never an error here
+    payload = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return f"{payload}.{_tag(payload)}"
 
 
 def decode_cursor(cursor: str) -> dict[str, Any]:
+    """The position a cursor holds, if this service signed it; else `InvalidCursor`. Its values
+    are still the caller's to check against their types (`Keyset.decode`, `is_db_int`)."""
+    signed = _SIGNED.fullmatch(cursor)
+    if signed is None or not hmac.compare_digest(signed[2], _tag(signed[1])):
+        raise InvalidCursor(NOT_ISSUED)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        position = json.loads(raw)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidCursor("The cursor is not one this service issued.") from exc
+        position = json.loads(base64.urlsafe_b64decode(signed[1] + "=" * (-len(signed[1]) % 4)))
+    except (binascii.Error, ValueError) as exc:  # a key that leaked, or a bug: still a 400
+        raise InvalidCursor(NOT_ISSUED) from exc
     if not isinstance(position, dict):
-        raise InvalidCursor("The cursor is not one this service issued.")
+        raise InvalidCursor(NOT_ISSUED)
     return position
+
+
+def _tag(payload: str) -> str:
+    digest = hmac.digest(_cursor_key.get(), payload.encode(), "sha256")[:_TAG_BYTES]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def set_next_link(request: Request, response: Response, next_cursor: str | None) -> None:
@@ -67,7 +108,7 @@ def decode_id_cursor(cursor: str | None) -> int | None:
         return None
     last_id = decode_cursor(cursor).get("id")
     if not is_db_int(last_id):
-        raise InvalidCursor("The cursor is not one this service issued.")
+        raise InvalidCursor(NOT_ISSUED)
     return int(last_id)
 
 
@@ -152,11 +193,11 @@ class Keyset:
         last_id, raw = position.get("i"), position.get("v")
         if position.get("s") != self.name or not is_db_int(last_id):
             raise InvalidCursor("The cursor belongs to another sort order or is damaged.")
-        if raw is None:
+        if raw is None and self.nullable:
             return None, last_id
         try:
             return _typed(python_type_of(self.column), raw), last_id
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise InvalidCursor("The cursor is damaged.") from exc
 
 
@@ -170,11 +211,13 @@ def python_type_of(column: Any) -> type:
 
 
 def _typed(python_type: type, raw: Any) -> Any:
+    """The cursor's value as the column's type, or TypeError, ValueError or OverflowError for
+    one the database could not compare with (an error there would be a 500)."""
     if python_type is datetime:
         value = datetime.fromisoformat(raw)
         if value.tzinfo is None:
             raise ValueError("naive datetime in cursor")
-        return value
+        return value.astimezone(UTC)  # OverflowError past year 1..9999 in UTC
     if python_type is date:
         return date.fromisoformat(raw)
     if not isinstance(raw, python_type) or isinstance(raw, bool):
@@ -183,7 +226,17 @@ def _typed(python_type: type, raw: Any) -> Any:
         raise ValueError("out of range")
     if isinstance(raw, float) and not math.isfinite(raw):
         raise ValueError("not a finite number")
+    if isinstance(raw, str) and ("\x00" in raw or _unencodable(raw)):
+        raise ValueError("NUL or a lone surrogate")
     return raw
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 async def keyset_page(

@@ -1,22 +1,44 @@
 """Base classes for request bodies (strict) and responses (read from ORM objects)."""
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from app.core.errors import FieldForbidden, UnprocessableEntity
 
 T = TypeVar("T")
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _ascii_digits(value: object) -> object:
+    # Pydantic reads " 1", "+1", "-1", "1.0" and "1_000" from a string as integers: a number
+    # in a query or path is written with the digits 0-9 only, as every client writes it.
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise ValueError("must be written with the digits 0-9 only")
+    return value
+
+
+ASCII_DIGITS = BeforeValidator(_ascii_digits)
+"""For every `int` query or path parameter: `Annotated[int, ASCII_DIGITS, Query(...)]`."""
+
 # Ids are 32-bit integers in PostgreSQL: anything larger can name nothing, so it is a 422
 # at the edge rather than an overflow deep in the driver.
 MAX_ID = 2**31 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
-QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+PathId = Annotated[int, ASCII_DIGITS, Path(ge=1, le=MAX_ID)]
+QueryId = Annotated[int | None, ASCII_DIGITS, Query(ge=1, le=MAX_ID)]
 
 
 def _has_nul(value: Any) -> bool:

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import on_postgresql
 from app.core.events import Event
 from app.core.pagination import (
+    NOT_ISSUED,
     InvalidCursor,
     decode_cursor,
     encode_cursor,
@@ -85,5 +86,5 @@ def _feed_position(cursor: str | None) -> tuple[int, int]:
     position = decode_cursor(cursor)
     txid, last_id = position.get("t"), position.get("i")
     if not is_db_int(txid, bits=64) or not is_db_int(last_id, bits=64):
-        raise InvalidCursor("The cursor is not one this service issued.")
+        raise InvalidCursor(NOT_ISSUED)
     return txid, last_id

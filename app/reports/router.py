@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query
 
 from app.core.db import SessionDep
 from app.core.errors import UnprocessableEntity, error_responses
-from app.core.schemas import QueryId
+from app.core.schemas import ASCII_DIGITS, QueryId
 from app.reports import service
 from app.reports.quarters import Quarter, QuarterText
 from app.reports.schemas import BudgetReport, ImpactReport, LeadTimeReport, Roadmap
@@ -53,6 +53,6 @@ async def impact(
     session: SessionDep,
     viewer: CurrentUser,
     team_id: QueryId = None,
-    last: Annotated[int, Query(ge=1, le=50, description="the latest N sprints")] = 10,
+    last: Annotated[int, ASCII_DIGITS, Query(ge=1, le=50, description="the latest N sprints")] = 10,
 ) -> ImpactReport:
     return await service.impact(session, team_id=team_id, last=last)

@@ -13,7 +13,7 @@ from app.core.pagination import (
     decode_id_cursor,
     id_page,
 )
-from app.core.schemas import Page, PathId
+from app.core.schemas import ASCII_DIGITS, Page, PathId
 from app.sprints import report
 from app.teams import service
 from app.teams.models import Team
@@ -123,6 +123,8 @@ async def velocity(
     viewer: CurrentUser,
     team: LoadedTeam,
     session: SessionDep,
-    last: Annotated[int, Query(ge=1, le=50, description="how many closed sprints")] = 3,
+    last: Annotated[
+        int, ASCII_DIGITS, Query(ge=1, le=50, description="how many closed sprints")
+    ] = 3,
 ) -> Velocity:
     return await report.velocity(session, team_id=team.id, last=last)
