@@ -4,11 +4,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.db import READ_ONLY, SessionDep, utcnow
 from app.core.errors import error_responses, problem_response
-from app.core.metrics import DELIVERIES, OUTBOX_DEPTH, OUTBOX_OLDEST, exposition
+from app.core.metrics import PipelineSnapshot, exposition
 from app.core.migrations import schema_state
 from app.core.outbox import JobState, SyncJob
 from app.webhooks.models import Delivery
@@ -52,20 +52,25 @@ def _not_ready(request: Request, detail: str) -> JSONResponse:
     response_class=PlainTextResponse,
 )
 async def metrics(session: SessionDep) -> PlainTextResponse:
+    snapshot = await _pipeline_snapshot(session)
+    return PlainTextResponse(exposition(snapshot), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _pipeline_snapshot(session: AsyncSession) -> PipelineSnapshot:
     depth = {
         state: count
         for state, count in await session.execute(
             select(SyncJob.state, func.count()).group_by(SyncJob.state)
         )
     }
-    for state in JobState:
-        OUTBOX_DEPTH.labels(state.value).set(depth.get(state, 0))
     oldest = await session.scalar(
         select(func.min(SyncJob.created_at)).where(SyncJob.state == JobState.PENDING)
     )
-    OUTBOX_OLDEST.set((utcnow() - oldest).total_seconds() if oldest else 0)
-    for outcome, count in await session.execute(
+    deliveries = await session.execute(
         select(Delivery.outcome, func.count()).group_by(Delivery.outcome)
-    ):
-        DELIVERIES.labels(str(outcome)).set(count)
-    return PlainTextResponse(exposition(), media_type=CONTENT_TYPE_LATEST)
+    )
+    return PipelineSnapshot(
+        outbox_jobs={state.value: depth.get(state, 0) for state in JobState},
+        oldest_pending_s=(utcnow() - oldest).total_seconds() if oldest else 0.0,
+        deliveries={str(outcome): count for outcome, count in deliveries},
+    )

@@ -4,10 +4,14 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from app import health
 from app.backlog.page_route import BacklogPageRoute
@@ -101,13 +105,54 @@ def _middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(RequestIdMiddleware)
 
 
+# Swagger UI and ReDoc, vendored (app/static/README.md names the versions): internal tools
+# often live where no CDN is reachable.
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+DOCS_ASSETS = "/docs/static"
+# Only images are held to the service itself: ReDoc's footer would fetch its logo from a CDN.
+DOCS_HEADERS = {"Content-Security-Policy": "img-src 'self' data:"}
+
+
+def _docs(app: FastAPI) -> None:
+    """`/docs` (Swagger UI) and `/redoc`, with every asset served from `/docs/static`."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=STATIC_DIR), name="docs-static")
+    favicon = f"{DOCS_ASSETS}/swagger-ui/favicon-32x32.png"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        page = get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - API docs",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=favicon,
+            swagger_ui_parameters={"validatorUrl": None},  # else a badge from swagger.io
+        )
+        page.headers.update(DOCS_HEADERS)
+        return page
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        page = get_redoc_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - API reference",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc/redoc.standalone.js",
+            redoc_favicon_url=favicon,
+            with_google_fonts=False,
+        )
+        page.headers.update(DOCS_HEADERS)
+        return page
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     app = FastAPI(
         title="Backlog Bridge",
         version="0.1.0",
         description=API_DESCRIPTION,
+        docs_url=None,  # _docs() serves both from vendored assets
+        redoc_url=None,
         lifespan=_lifespan(settings),
         responses=error_responses(400, 500),  # 400: malformed JSON, NUL in the query
         dependencies=[Depends(reject_nul_query)],
@@ -120,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    _docs(app)
     _middleware(app, settings)
 
     def openapi() -> dict[str, Any]:

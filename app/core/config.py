@@ -2,12 +2,13 @@
 
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from app.core.urls import async_database_url, is_sqlite_url
 
@@ -28,7 +29,9 @@ class Settings(BaseSettings):
     tracker_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     token_ttl_days: int = Field(default=90, ge=1, le=3650)
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # auto: human-readable lines when stderr is a terminal, JSON lines otherwise.
+    log_format: Literal["auto", "json", "text"] = "auto"
     db_pool_size: int = Field(default=10, ge=1)
     run_worker: bool = False
     public_url: str = "http://localhost:8000"
@@ -37,10 +40,32 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(default=300.0, ge=0)
     # "<requests>/<seconds>" per token, or "<requests>" per minute; "0" switches it off.
     rate_limit: str = Field(default="600/60", pattern=r"^[0-9]{1,9}(/[1-9][0-9]{0,5})?$")
+    # `serve --workers N`: how long a worker process may take to start answering its
+    # supervisor before it is replaced (importing alone can take seconds on a busy host).
+    worker_start_timeout_s: int = Field(default=60, ge=1, le=3600)
 
     _split_lists = field_validator("cors_origins", "tracker_allowed_hosts", mode="before")(
         _split_csv
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        try:
+            async_database_url(url)  # refuses what we cannot open now, not at first use
+        except ArgumentError as exc:
+            raise ValueError("not a database URL (e.g. postgresql://user@host/db)") from exc
+        return url
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("tracker_allowed_hosts")
     @classmethod

@@ -102,7 +102,10 @@ async def list_users(
     return users, last.id if last else None
 
 
-async def update_user(session: AsyncSession, *, user: User, data: UserUpdate, actor: User) -> User:
+async def update_user(
+    session: AsyncSession, *, user: User, data: UserUpdate, actor: User | None
+) -> User:
+    """Apply `data`; `actor` None means the CLI. The last active admin always stays one."""
     changes = data.model_dump(exclude_unset=True)
     reject_nulls(changes, ("name", "role", "active"))
     before = _public(user)
@@ -172,15 +175,21 @@ async def list_tokens(session: AsyncSession, *, user_id: int) -> list[ApiToken]:
     return list(await session.scalars(query))
 
 
-async def revoke_token(session: AsyncSession, *, token_id: int, actor: User) -> None:
+async def revoke_token(session: AsyncSession, *, token_id: int, actor: User | None) -> ApiToken:
+    """Revoke one token (again is a no-op); `actor` None means the CLI, which may revoke any."""
     token = await session.get(ApiToken, token_id)
     # Another user's token is reported missing, not forbidden: its existence is not ours to see.
-    if token is None or (actor.role is not Role.ADMIN and token.user_id != actor.id):
+    if token is None or not _may_see(actor, token):
         raise NotFound("token", token_id)
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         await session.flush()
         _record(session, "token.revoked", "token", token.id, actor, {"user_id": token.user_id})
+    return token
+
+
+def _may_see(actor: User | None, token: ApiToken) -> bool:
+    return actor is None or actor.role is Role.ADMIN or token.user_id == actor.id
 
 
 async def authenticate(session: AsyncSession, *, secret: str) -> User | None:
