@@ -1,10 +1,12 @@
 """Who may change what on an item, the Definition of Ready, and security clearance."""
 
+from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.backlog.models import BacklogItem, ItemStatus
+from app.backlog.models import BacklogItem, ItemStatus, ItemType
 from app.backlog.schemas import IMPACT_FIELDS
 from app.core.errors import FieldForbidden, Forbidden, UnprocessableEntity
 from app.core.events import record_event
@@ -61,13 +63,22 @@ def apply_impacts(item: BacklogItem, changes: dict[str, Any], actor: User) -> No
         item.security_cleared = False
 
 
-def missing_for_ready(item: BacklogItem) -> list[str]:
-    """The Definition of Ready criteria this item does not meet, by name."""
+def missing_for_ready(item: BacklogItem, children: Sequence[BacklogItem] = ()) -> list[str]:
+    """The Definition of Ready criteria this item does not meet, by name.
+
+    An epic is sized and specified by its children: with children that count (not cancelled)
+    it is ready when they are, each unready one named with what it misses; without any, its
+    own points size it (an epic made by `convert` has none). Impacts and clearance are the
+    epic's own either way. `children`: the item's, from `children_of`.
+    """
     missing = []
-    if item.story_points is None:
-        missing.append("story_points")
-    if not item.acceptance_criteria:
-        missing.append("acceptance_criteria")
+    if item.type is ItemType.EPIC:
+        missing += _missing_for_epic(item, children)
+    else:
+        if item.story_points is None:
+            missing.append("story_points")
+        if not item.acceptance_criteria:
+            missing.append("acceptance_criteria")
     if item.stability_impact is None:
         missing.append("stability_impact")
     if item.security_impact is None:
@@ -77,17 +88,43 @@ def missing_for_ready(item: BacklogItem) -> list[str]:
     return missing
 
 
+def _missing_for_epic(epic: BacklogItem, children: Sequence[BacklogItem]) -> list[str]:
+    counted = [child for child in children if child.status is not ItemStatus.CANCELLED]
+    if not counted:
+        return [] if epic.story_points is not None else ["story_points"]
+    return [
+        f"{child.key}: {', '.join(gaps)}"
+        for child in sorted(counted, key=lambda child: child.id)
+        if (gaps := missing_for_ready(child))
+    ]
+
+
+async def children_of(
+    session: AsyncSession, items: Sequence[BacklogItem]
+) -> dict[int, list[BacklogItem]]:
+    """The children of the epics among `items` (one query, none without epics)."""
+    found: dict[int, list[BacklogItem]] = {i.id: [] for i in items if i.type is ItemType.EPIC}
+    if found:
+        query = select(BacklogItem).where(BacklogItem.parent_id.in_(found))
+        for child in await session.scalars(query):
+            found[child.parent_id].append(child)  # type: ignore[index]
+    return found
+
+
 WORK = (ItemStatus.READY, ItemStatus.IN_PROGRESS, ItemStatus.IN_REVIEW, ItemStatus.DONE)
 UNREADY = (ItemStatus.NEW, ItemStatus.CANCELLED)
 
 
-def check_status_change(item: BacklogItem, target: ItemStatus) -> None:
+async def check_status_change(session: AsyncSession, item: BacklogItem, target: ItemStatus) -> None:
     """Any move is allowed, but `ready`, and work on an item that was never ready (new or
     cancelled), need the Definition of Ready."""
     needs_ready = target is ItemStatus.READY or (target in WORK and item.status in UNREADY)
-    if needs_ready and (missing := missing_for_ready(item)):
+    if not needs_ready:
+        return
+    children = (await children_of(session, [item])).get(item.id, [])
+    if missing := missing_for_ready(item, children):
         raise NotReady(
-            f"Not ready: missing {', '.join(missing)}.",
+            f"Not ready: missing {'; '.join(missing)}.",
             missing=missing,
             errors=[{"loc": ["body", "status"], "msg": f"missing {name}"} for name in missing],
         )

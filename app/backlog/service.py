@@ -133,7 +133,7 @@ async def update_item(
         setattr(item, name, value)
     await _check_references(session, item, to_rank=(item.team_id or 0) != item.backlog)
     if new_status is not None:
-        readiness.check_status_change(item, ItemStatus(new_status))
+        await readiness.check_status_change(session, item, ItemStatus(new_status))
         item.status = ItemStatus(new_status)
     item.wsjf = compute_wsjf(item)
     if (backlog := item.team_id or 0) != item.backlog:  # a new team: the bottom of its backlog

@@ -30,14 +30,18 @@ class OverStabilityBudget(Conflict):
     slug, title = "over-stability-budget", "Over the team's stability budget"
 
 
-def _refusals(item: BacklogItem, sprint: Sprint, open_sprints: set[int]) -> list[str]:
+def _refusals(
+    item: BacklogItem, sprint: Sprint, open_sprints: set[int], children: list[BacklogItem]
+) -> list[str]:
     reasons = []
     if item.status not in PLANNABLE:
         reasons.append(f"status is {item.status}; only ready or started items join a sprint")
     if item.review_required and not item.security_cleared:
         reasons.append("needs security clearance")
-    elif missing := [m for m in readiness.missing_for_ready(item) if m != "security_cleared"]:
-        reasons.append(f"no longer meets the Definition of Ready: missing {', '.join(missing)}")
+    elif missing := [
+        m for m in readiness.missing_for_ready(item, children) if m != "security_cleared"
+    ]:
+        reasons.append(f"no longer meets the Definition of Ready: missing {'; '.join(missing)}")
     if item.team_id not in (None, sprint.team_id):
         reasons.append(f"belongs to team {item.team_id}")
     if item.sprint_id in open_sprints and item.sprint_id != sprint.id:
@@ -110,8 +114,11 @@ async def add_items(
     ensure_open(sprint)
     items = await _load(session, list(dict.fromkeys(item_ids)))
     open_sprints = await _open_sprints(session, items)
+    children = await readiness.children_of(session, items)
     refused = [
-        {"item_id": i.id, "reasons": r} for i in items if (r := _refusals(i, sprint, open_sprints))
+        {"item_id": i.id, "reasons": r}
+        for i in items
+        if (r := _refusals(i, sprint, open_sprints, children.get(i.id, [])))
     ]
     if refused:
         raise ItemsRefused(

@@ -180,7 +180,7 @@ async def _take_status(
     if isinstance(wanted, str) and wanted.startswith("unknown:"):
         return f"remote status {wanted.removeprefix('unknown:')!r} is not in the status map"
     try:
-        readiness.check_status_change(item, ItemStatus(wanted))
+        await readiness.check_status_change(session, item, ItemStatus(wanted))
     except AppError as refusal:  # the same rule as the API: ours stands, and goes back
         await queue_item_push(session, item_id=item.id)
         return f"status {wanted} refused: {refusal.detail}"

@@ -117,3 +117,75 @@ async def test_request_follows_its_items_there_and_back(
         "in_delivery",
         "delivered",
     ]
+
+
+async def test_an_epic_made_by_convert_can_be_finished_and_delivers_its_request(
+    api: AsyncClient, session: AsyncSession
+) -> None:
+    request_id = await _approved(session)
+    _, it = await make_user(session, role=Role.IT)
+    body = {"items": [{"type": "epic", "title": "Spring campaign"}]}
+    resp = await api.post(f"/api/v1/requests/{request_id}/convert", json=body, headers=it)
+    assert resp.status_code == 201, resp.text
+    [epic] = resp.json()["items"]
+    assert (epic["type"], epic["story_points"], epic["acceptance_criteria"]) == ("epic", 8, [])
+
+    # No children: its own points (the assessment's effort) size it.
+    done = await api.patch(f"/api/v1/items/{epic['id']}", json={"status": "done"}, headers=it)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "done"
+    request = (await api.get(f"/api/v1/requests/{request_id}", headers=it)).json()
+    assert request["status"] == "delivered"
+
+
+async def test_an_epic_without_points_or_children_is_not_ready_until_sized(
+    api: AsyncClient, session: AsyncSession
+) -> None:
+    request_id = await _approved(session)
+    _, it = await make_user(session, role=Role.IT)
+    body = {"items": [{"type": "epic", "title": "Loyalty"}, {"title": "Points page"}]}
+    resp = await api.post(f"/api/v1/requests/{request_id}/convert", json=body, headers=it)
+    epic = resp.json()["items"][0]
+    url = f"/api/v1/items/{epic['id']}"
+
+    refused = await api.patch(url, json={"status": "ready"}, headers=it)
+    assert_problem(refused, 422, "not-ready")
+    assert refused.json()["missing"] == ["story_points"]
+    assert (await api.get(url, headers=it)).json()["status"] == "new"  # unchanged
+
+    resp = await api.patch(url, json={"story_points": 13, "status": "ready"}, headers=it)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "ready"
+
+
+async def test_an_epic_with_children_is_as_ready_as_they_are(
+    api: AsyncClient, session: AsyncSession
+) -> None:
+    request_id = await _approved(session)
+    _, it = await make_user(session, role=Role.IT)
+    body = {"items": [{"type": "epic", "title": "Checkout"}, {"title": "Other"}]}
+    resp = await api.post(f"/api/v1/requests/{request_id}/convert", json=body, headers=it)
+    epic_id = resp.json()["items"][0]["id"]
+    ready_child = await api.post(
+        "/api/v1/items", json=READY_FIELDS | {"title": "Pay", "parent_id": epic_id}, headers=it
+    )
+    unsized = await api.post(
+        "/api/v1/items",
+        json=READY_FIELDS | {"title": "Ship", "parent_id": epic_id, "story_points": None},
+        headers=it,
+    )
+    assert (ready_child.status_code, unsized.status_code) == (201, 201), unsized.text
+    url = f"/api/v1/items/{epic_id}"
+
+    # Its children size it, not its own (absent) points; the unsized child holds it back.
+    refused = await api.patch(url, json={"status": "ready"}, headers=it)
+    assert_problem(refused, 422, "not-ready")
+    assert refused.json()["missing"] == [f"{unsized.json()['key']}: story_points"]
+
+    cancelled = await api.patch(
+        f"/api/v1/items/{unsized.json()['id']}", json={"status": "cancelled"}, headers=it
+    )
+    assert cancelled.status_code == 200, cancelled.text  # a cancelled child does not count
+    resp = await api.patch(url, json={"status": "ready"}, headers=it)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["story_points"] is None
