@@ -4,11 +4,12 @@ import logging
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -89,6 +90,43 @@ class UnprocessableEntity(AppError):
     status, slug, title = 422, "validation-error", "Validation error"
 
 
+class DatabaseUnavailable(AppError):
+    status, slug, title = 503, "database-unavailable", "Database unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The connection to the database was lost (a restart or failover); nothing "
+            "that was not confirmed was changed. Retry in a moment.",
+            headers={"Retry-After": "1"},
+        )
+
+
+# What a lost or refused database connection raises (asyncpg's own, or the socket's).
+CONNECTION_LOST = (
+    OSError,
+    asyncpg.InterfaceError,  # "connection is closed"
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError among them
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """The error, or one it was raised from, is a database connection that went away."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    seen: BaseException | None = exc
+    for _ in range(8):  # SQLAlchemy wraps the driver's error in an adapter's error
+        if seen is None:
+            return False
+        if isinstance(seen, CONNECTION_LOST):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def problem_response(
     *,
     status: int,
@@ -112,6 +150,10 @@ def problem_response(
 
 async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
+    return _app_problem(request, exc)
+
+
+def _app_problem(request: Request, exc: AppError) -> JSONResponse:
     return problem_response(
         status=exc.status,
         slug=exc.slug,
@@ -206,12 +248,22 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A connection the server closed (restart, failover, `pg_terminate_backend`) under a
+    request that was using it: 503 with Retry-After. SQLAlchemy has already discarded the
+    pool's connections of that age, so the next requests get fresh ones."""
+    if not connection_lost(exc):
+        return await _unexpected_error(request, exc)
+    logger.warning("database connection lost", extra={"error": str(exc)[:500]})
+    return _app_problem(request, DatabaseUnavailable())
+
+
 async def _operational_error(request: Request, exc: Exception) -> JSONResponse:
     """SQLite's writers queued past the busy timeout ("database is locked"): the service is
     busy, not broken, and the transaction changed nothing; the client may retry. Any other
-    operational error is unexpected."""
+    operational error is a lost connection or unexpected."""
     if "database is locked" not in str(getattr(exc, "orig", "")):
-        return await _unexpected_error(request, exc)
+        return await _database_error(request, exc)
     logger.warning("database busy: a write waited past the busy timeout")
     return problem_response(
         status=503,
@@ -231,6 +283,17 @@ async def _client_disconnect(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    return unexpected_error(request, exc)
+
+
+def answer_outside_routes(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to an error raised outside FastAPI's handlers (a pure ASGI route such as
+    the backlog page's fast lane, or a middleware), as those handlers would give it."""
+    if isinstance(exc, AppError):
+        return _app_problem(request, exc)
+    if connection_lost(exc):
+        logger.warning("database connection lost", extra={"error": str(exc)[:500]})
+        return _app_problem(request, DatabaseUnavailable())
     return unexpected_error(request, exc)
 
 
@@ -256,6 +319,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(OperationalError, _operational_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(ClientDisconnect, _client_disconnect)
     app.add_exception_handler(Exception, _unexpected_error)
 

@@ -7,7 +7,9 @@ machine that is the difference between a few hundred and over a thousand pages a
 
 Rules for what runs here: one statement at a time, each in autocommit, leaving no session state
 behind (`set_config(..., true)` only) and safe to run twice (reads, counts, inserts that skip a
-duplicate); a statement that meets a dead pooled connection is retried once on a fresh one.
+duplicate); a statement that meets a dead pooled connection is retried once on a fresh one
+(the pool's other connections are expired too: a server restart or `pg_terminate_backend`
+kills them all at once); if that fails as well the caller gets 503 `database-unavailable`.
 PostgreSQL only: on SQLite (one process) the lane is absent and callers take the ORM path.
 """
 
@@ -19,13 +21,7 @@ import orjson
 from fastapi import Request
 from sqlalchemy.engine import make_url
 
-# What a pooled connection the server has dropped (a restart, a kill) answers its next query.
-_DEAD_CONNECTION = (
-    asyncpg.InterfaceError,  # ConnectionDoesNotExistError among them
-    asyncpg.InternalClientError,
-    asyncpg.AdminShutdownError,
-    ConnectionError,
-)
+from app.core.errors import CONNECTION_LOST, DatabaseUnavailable
 
 
 def _json_text(value: Any) -> str:
@@ -84,13 +80,17 @@ class FastLane:
     @staticmethod
     async def _pooled_fetch(pool: asyncpg.Pool, sql: str, *args: Any) -> list[asyncpg.Record]:
         for attempt in (1, 2):
-            async with pool.acquire() as connection:
-                try:
-                    return await connection.fetch(sql, *args)
-                except _DEAD_CONNECTION:  # the server dropped it while it sat in the pool
-                    connection.terminate()  # the pool opens a fresh one in its place
-                    if attempt == 2:
+            try:
+                async with pool.acquire() as connection:
+                    try:
+                        return await connection.fetch(sql, *args)
+                    except CONNECTION_LOST:  # the server dropped it while it sat in the pool
+                        connection.terminate()  # the pool opens a fresh one in its place
+                        await pool.expire_connections()  # its siblings likely died with it
                         raise
+            except CONNECTION_LOST as exc:  # lost, or no new connection could be opened
+                if attempt == 2:
+                    raise DatabaseUnavailable() from exc
         raise AssertionError("unreachable")
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import metrics
-from app.core.errors import unexpected_error
+from app.core.errors import answer_outside_routes
 from app.core.request_context import set_request_id
 
 access_log = logging.getLogger("app.access")
@@ -143,7 +143,7 @@ class RequestIdMiddleware:
             elif response_started:
                 raise  # a half-sent response can only be ended by closing the connection
             else:
-                await unexpected_error(Request(scope), exc)(scope, receive, send_with_id)
+                await answer_outside_routes(Request(scope), exc)(scope, receive, send_with_id)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             metrics.observe(scope["method"], route, status, time.perf_counter() - started)
