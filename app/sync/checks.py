@@ -7,6 +7,7 @@ from app.core.crypto import SecretBox
 from app.core.http import AsyncClient, Response, tracker_client
 from app.sync.models import Integration, TrackerKind
 from app.sync.schemas import CredentialCheck
+from app.sync.tracker import segment
 
 GITHUB_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 
@@ -25,9 +26,10 @@ def auth_headers(integration: Integration, box: SecretBox) -> dict[str, str]:
 async def _probe(client: AsyncClient, integration: Integration, box: SecretBox) -> Response:
     headers = auth_headers(integration, box)
     if integration.kind is TrackerKind.GITHUB:
-        url = f"{integration.base_url}/repos/{integration.repository}"
+        owner, _, name = (integration.repository or "").partition("/")
+        url = f"{integration.base_url}/repos/{segment(owner)}/{segment(name)}"
         return await client.get(url, headers=headers | GITHUB_HEADERS)
-    url = f"{integration.base_url}/rest/api/3/project/{integration.project_key}"
+    url = f"{integration.base_url}/rest/api/3/project/{segment(integration.project_key or '')}"
     return await client.get(url, headers=headers | {"Accept": "application/json"})
 
 

@@ -1,14 +1,43 @@
 """GitHub Issues over REST: create, update (title, body, labels, state), find by marker."""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StringConstraints, TypeAdapter
 
 from app.core.http import URL, AsyncClient, HTTPError, Response, TimeoutException
-from app.sync.http_errors import raise_for
-from app.sync.tracker import IssuePage, ItemSnapshot, RemoteIssue, TrackerError
+from app.sync.http_errors import check_answer, malformed, raise_for, read_answer
+from app.sync.tracker import (
+    IssuePage,
+    ItemSnapshot,
+    RemoteIssue,
+    TrackerError,
+    github_key_ok,
+    segment,
+)
 
 PAGE_SIZE = 100  # GitHub's largest page
 HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+
+
+class _Issue(BaseModel):
+    """What we read of an issue: its number (an int, as GitHub writes it) and its page."""
+
+    number: Annotated[int, Field(strict=True, ge=1, lt=10**10)]
+    html_url: Annotated[
+        str,
+        StringConstraints(strict=True, max_length=1000, pattern=r"^https?://[^\x00-\x20\x7f]+$"),
+    ]
+
+
+class _Search(BaseModel):
+    items: list[dict[str, Any]] = Field(default_factory=list)
+
+
+_OBJECT = TypeAdapter(dict[str, Any])
+_ISSUE = TypeAdapter(_Issue)
+_ISSUES = TypeAdapter(list[dict[str, Any]])
+_SEARCH = TypeAdapter(_Search)
 
 
 def body_markdown(item: ItemSnapshot) -> str:
@@ -45,7 +74,12 @@ class GitHubTracker:
         to_remote: dict[str, str],
         status_labels: set[str],
     ) -> None:
-        self.client, self.repo_url = client, f"{base_url}/repos/{repository}"
+        owner, _, name = repository.partition("/")
+        if "/" in name:
+            raise TrackerError(f"{repository!r} is not owner/repository", permanent=True)
+        self.client, self.repository = client, repository
+        self.repo_url = f"{base_url}/repos/{segment(owner)}/{segment(name)}"
+        self.search_url = f"{base_url}/search/issues"
         self.headers = HEADERS | {"Authorization": f"Bearer {auth['token']}"}
         self.to_remote, self.status_labels = to_remote, status_labels
 
@@ -59,14 +93,11 @@ class GitHubTracker:
             **state,
         }
 
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        json: dict[str, Any] | None = None,
-        params: dict[str, str] | None = None,
-    ) -> Any:
-        return (await self._request(method, url, json, params)).json()
+    def _issue_url(self, remote_key: str) -> str:
+        """The issue's URL in our repository: the key is a number, or nothing is sent."""
+        if not github_key_ok(remote_key):
+            raise TrackerError(f"{remote_key[:60]!r} is not a GitHub issue number", permanent=True)
+        return f"{self.repo_url}/issues/{segment(remote_key)}"
 
     async def _request(
         self,
@@ -89,48 +120,63 @@ class GitHubTracker:
         raise_for(response, sent_write=write)
         return response
 
+    async def _issue(
+        self, method: str, url: str, json: dict[str, Any] | None = None, *, key: str | None = None
+    ) -> tuple[RemoteIssue, dict[str, Any]]:
+        """One issue (`key`, or a new one) sent or read, and checked: it, and GitHub's object."""
+        response = await self._request(method, url, json)
+        write = method != "GET"
+        issue = read_answer(response, _OBJECT, tracker="GitHub", sent_write=write)
+        remote = self._remote(issue, response)
+        if key is not None and remote.key != key:
+            reason = f"issue {remote.key} instead of {key}"
+            raise malformed(response, "GitHub", reason, sent_write=write)
+        return remote, issue
+
     @staticmethod
-    def _remote(issue: dict[str, Any]) -> RemoteIssue:
-        return RemoteIssue(key=str(issue["number"]), url=str(issue["html_url"]))
+    def _remote(issue: dict[str, Any], response: Response) -> RemoteIssue:
+        write = response.request.method != "GET"
+        checked = check_answer(issue, _ISSUE, response=response, tracker="GitHub", sent_write=write)
+        return RemoteIssue(key=str(checked.number), url=checked.html_url)
 
     async def create_issue(self, item: ItemSnapshot) -> RemoteIssue:
         payload = self._payload(item)
         state: dict[str, Any] = {
             k: payload.pop(k) for k in ("state", "state_reason") if k in payload
         }
-        issue = self._remote(await self._send("POST", f"{self.repo_url}/issues", payload))
+        issue, _ = await self._issue("POST", f"{self.repo_url}/issues", payload)
         if state.get("state") == "closed":  # an issue is created open; close it after
             try:
-                await self._send("PATCH", f"{self.repo_url}/issues/{issue.key}", state)
+                await self._issue("PATCH", self._issue_url(issue.key), state, key=issue.key)
             except TrackerError as error:  # the issue exists: the retry adopts it by marker
                 raise TrackerError(str(error), outcome_unknown=True) from error
         return issue
 
     async def update_issue(self, remote_key: str, item: ItemSnapshot) -> RemoteIssue:
-        url = f"{self.repo_url}/issues/{remote_key}"
-        return self._remote(await self._send("PATCH", url, self._payload(item)))
+        url, payload = self._issue_url(remote_key), self._payload(item)
+        issue, _ = await self._issue("PATCH", url, payload, key=remote_key)
+        return issue
 
     async def find_by_marker(self, item: ItemSnapshot) -> RemoteIssue | None:
         """Search for the hidden marker (GitHub's search can lag behind a fresh create)."""
-        owner_repo = self.repo_url.split("/repos/", 1)[1]
-        base = self.repo_url.split("/repos/", 1)[0]
-        query = f'"{item.marker}" repo:{owner_repo} in:body'
-        found = await self._send("GET", f"{base}/search/issues", params={"q": query})
+        query = f'"{item.marker}" repo:{self.repository} in:body'
+        response = await self._request("GET", self.search_url, params={"q": query})
+        found = read_answer(response, _SEARCH, tracker="GitHub", sent_write=False)
         exact = f"<!-- {item.marker} -->"  # BB-1 must not find BB-12
-        for issue in found.get("items", []):
-            if exact in (issue.get("body") or ""):
-                return self._remote(issue)
+        for issue in found.items:
+            if exact in str(issue.get("body") or ""):
+                return self._remote(issue, response)
         return None
 
-    async def get_issue(self, remote_key: str) -> dict[str, Any]:
-        issue: dict[str, Any] = await self._send("GET", f"{self.repo_url}/issues/{remote_key}")
-        return issue
+    async def get_issue(self, remote_key: str) -> tuple[str, dict[str, Any]]:
+        remote, issue = await self._issue("GET", self._issue_url(remote_key), key=remote_key)
+        return remote.key, issue
 
     async def list_issues(
         self, *, since: datetime | None, cursor: str | None, open_only: bool = False
     ) -> IssuePage:
         """The repository's issues, least recently updated first (pull requests left out)."""
-        page = int(cursor or 1)
+        page = int(cursor) if cursor and cursor.isascii() and cursor.isdigit() else 1
         params = {
             "state": "open" if open_only else "all",
             "sort": "updated",
@@ -141,8 +187,10 @@ class GitHubTracker:
         if since is not None:
             params["since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         response = await self._request("GET", f"{self.repo_url}/issues", params=params)
-        issues = [issue for issue in response.json() if "pull_request" not in issue]
+        listed = read_answer(response, _ISSUES, tracker="GitHub", sent_write=False)
+        issues = [issue for issue in listed if "pull_request" not in issue]
         # Only the page number is taken from the `Link` header, never its host.
         following = response.links.get("next", {}).get("url")
         next_page = URL(following).params.get("page") if following else None
-        return IssuePage(issues, next_page if next_page and next_page.isdigit() else None)
+        usable = next_page and next_page.isascii() and next_page.isdigit()
+        return IssuePage(issues, next_page if usable else None)

@@ -1,10 +1,16 @@
-"""Turning tracker HTTP answers and transport failures into `TrackerError`s."""
+"""Turning tracker HTTP answers and transport failures into `TrackerError`s, and reading a
+success's body only in the shape we expect."""
 
 import time
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+from pydantic import TypeAdapter, ValidationError
 
 from app.core.http import Response
-from app.sync.tracker import TrackerError
+from app.sync.tracker import JsonTooDeep, TrackerError, decode_json
+
+T = TypeVar("T")
 
 RETRYABLE_4XX = (408, 409, 429)
 
@@ -40,4 +46,37 @@ def raise_for(response: Response, *, sent_write: bool) -> None:
         permanent=permanent,
         outcome_unknown=sent_write and status >= 500,
         retry_after=wait,
+    )
+
+
+def read_answer(response: Response, shape: TypeAdapter[T], *, tracker: str, sent_write: bool) -> T:
+    """A success's body as `shape`, else a `TrackerError` saying what was wrong with it: a
+    malformed answer is retried with backoff like any failure, and after a write it leaves
+    the outcome unknown (a create that answered `{}` may well have made the issue)."""
+    try:
+        value = decode_json(response.content)
+    except JsonTooDeep as exc:
+        raise malformed(response, tracker, str(exc), sent_write=sent_write) from exc
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise malformed(response, tracker, "not JSON", sent_write=sent_write) from exc
+    return check_answer(value, shape, response=response, tracker=tracker, sent_write=sent_write)
+
+
+def check_answer(
+    value: object, shape: TypeAdapter[T], *, response: Response, tracker: str, sent_write: bool
+) -> T:
+    """A decoded answer (or a part of one) as `shape`, else the `malformed` error."""
+    try:
+        return shape.validate_python(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        reason = f"{where}: {first['msg']}"
+        raise malformed(response, tracker, reason, sent_write=sent_write) from None
+
+
+def malformed(response: Response, tracker: str, reason: str, *, sent_write: bool) -> TrackerError:
+    return TrackerError(
+        f"{tracker} answered {response.request.method} with a malformed body: {reason}",
+        outcome_unknown=sent_write,
     )

@@ -6,6 +6,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, str_enum, utcnow
+from app.sync.tracker import github_key_ok, jira_key_ok
 
 
 class TrackerKind(StrEnum):
@@ -55,6 +56,13 @@ class Integration(Base):
         """What a remote key is unique within: one repository or project on one host."""
         where = self.repository if self.kind is TrackerKind.GITHUB else self.project_key
         return f"{self.kind}:{self.base_url.lower()}/{(where or '').lower()}"
+
+    def owns_key(self, remote_key: str) -> bool:
+        """Whether `remote_key` can name an issue of this repository or project, and so be
+        put in a URL of its (a key from a client, a webhook or a pull is checked so)."""
+        if self.kind is TrackerKind.GITHUB:
+            return github_key_ok(remote_key)
+        return jira_key_ok(remote_key, self.project_key or "")
 
 
 class ItemLink(Base):

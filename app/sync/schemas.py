@@ -1,7 +1,14 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from app.backlog.models import ItemStatus
 from app.core.outbox import JobKind, JobState
@@ -9,8 +16,19 @@ from app.core.schemas import Id, InputModel, OutputModel, fields_of
 from app.sync.models import SyncState, TrackerKind
 
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=2_000)]
+
+
+def _no_dot_segments(repository: str) -> str:
+    """`.` and `..` pass the pattern, but in a URL path they are steps up, out of the repo."""
+    if any(part in (".", "..") for part in repository.split("/")):
+        raise ValueError("owner and repository may not be . or ..")
+    return repository
+
+
 Repository = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$"),
+    AfterValidator(_no_dot_segments),
 ]
 ProjectKey = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,49}$")]
 RemoteStatus = Annotated[str, StringConstraints(min_length=1, max_length=100)]

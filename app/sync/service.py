@@ -36,6 +36,12 @@ PUBLIC_FIELDS = (
 )
 
 
+_KEY_RULE = {
+    TrackerKind.GITHUB: "a GitHub issue number (1 to 10 digits)",
+    TrackerKind.JIRA: "an issue key of the integration's project (KEY-12) or a numeric issue id",
+}
+
+
 class AlreadyLinked(Conflict):
     slug, title = "already-linked", "Already linked"
 
@@ -176,6 +182,11 @@ async def add_link(
         raise UnprocessableEntity(
             "No such enabled integration.",
             errors=[{"loc": ["body", "integration_id"], "msg": "no enabled integration"}],
+        )
+    if data.remote_key is not None and not integration.owns_key(data.remote_key):
+        raise UnprocessableEntity(
+            "remote_key must name an issue of the integration's own repository or project.",
+            errors=[{"loc": ["body", "remote_key"], "msg": _KEY_RULE[integration.kind]}],
         )
     link = ItemLink(
         item_id=item.id,

@@ -6,6 +6,7 @@ record a result (every write is fenced on `lease_owner`). One job per link runs 
 """
 
 import asyncio
+import contextlib
 import logging
 import random
 import uuid
@@ -25,7 +26,7 @@ from app.core.pagination import row_limit
 from app.sync import pulls
 from app.sync.models import Integration, ItemLink, SyncState
 from app.sync.snapshot import snapshot, tracker_for
-from app.sync.tracker import RemoteIssue, Tracker, TrackerError
+from app.sync.tracker import RemoteIssue, Tracker, TrackerError, error_text
 from app.webhooks import processing
 
 logger = logging.getLogger("app.sync.worker")
@@ -81,13 +82,65 @@ class Worker:
                 )
                 await session.commit()
         jobs = await self._claim()
-        for done, job_id in enumerate(jobs):
-            try:
-                await self._deliver(job_id)
-            except asyncio.CancelledError:  # shutting down: hand back what we did not start
-                await asyncio.shield(self._release(jobs[done + 1 :]))
-                raise
+        held = set(jobs)  # claimed and not yet finished: their leases are kept alive
+        heartbeat = asyncio.create_task(self._keep_leases(held))
+        try:
+            for done, job_id in enumerate(jobs):
+                try:
+                    await self._attempt(job_id)
+                except asyncio.CancelledError:  # shutting down: hand back what we did not start
+                    await asyncio.shield(self._release(jobs[done + 1 :]))
+                    raise
+                finally:
+                    held.discard(job_id)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
         return handled + len(jobs)
+
+    async def _attempt(self, job_id: int) -> None:
+        """One job in isolation: whatever goes wrong with it (a bug, a database error) is its
+        own recorded error, retried with backoff and `failed` at the attempt limit."""
+        try:
+            await self._deliver(job_id)
+        except Exception as exc:  # one bad job must never stop the rest of the batch
+            logger.warning("sync job %s failed", job_id, exc_info=True)
+            error = TrackerError(error_text(exc, prefix="internal error"))
+            try:
+                await self._record_error(job_id, error)
+            except Exception:  # the database is away: the lease runs out, a later round retries
+                logger.exception("sync job %s: could not record its error", job_id)
+
+    async def _record_error(self, job_id: int, error: TrackerError) -> None:
+        async with self.sessions() as session:
+            job = await session.get(SyncJob, job_id)
+            now = await db_now(session)
+        if job is not None:
+            link_id = job.link_id if job.kind is JobKind.PUSH else None
+            await self._failed(job_id, job.attempts, error, now, link_id=link_id)
+
+    async def _keep_leases(self, held: set[int]) -> None:
+        """Renew the leases of the batch's unfinished jobs (a third of a lease apart), so no
+        job waiting its turn, or running long, loses its lease to another worker; a finished
+        one is not renewed, so a job can stay `running` only while this round is alive."""
+        while held:
+            await asyncio.sleep(self.settings.lease.total_seconds() / 3)
+            try:
+                async with self.sessions() as session:
+                    now = await db_now(session)
+                    await session.execute(
+                        update(SyncJob)
+                        .where(
+                            SyncJob.id.in_(sorted(held)),
+                            SyncJob.lease_owner == self.id,
+                            SyncJob.state == JobState.RUNNING,
+                        )
+                        .values(lease_expires_at=now + self.settings.lease)
+                    )
+                    await session.commit()
+            except Exception:  # the next beat tries again; a lease left to expire is safe
+                logger.warning("sync worker: could not renew leases", exc_info=True)
 
     async def _release(self, job_ids: list[int]) -> None:
         """Claimed jobs return to the queue at once instead of waiting out their lease."""
@@ -253,21 +306,35 @@ class Worker:
         self, job_id: int, link: ItemLink, integration: Integration, tracker: Tracker
     ) -> BacklogItem | None:
         """Apply the linked issue as it is now, through the inbox and by the webhook rules
-        (title, description, labels, status), so that linking loses nothing of either side."""
+        (title, description, labels, status), so that linking loses nothing of either side.
+        A link made by a Jira issue id keeps the issue's key from now on, as webhooks name it."""
         assert link.remote_key is not None
-        issue = await tracker.get_issue(link.remote_key)
+        key, issue = await tracker.get_issue(link.remote_key)
         async with self.sessions() as session:
             ours = await session.scalar(
                 select(SyncJob.id).where(*self._fenced(job_id)).with_for_update()  # type: ignore[arg-type]
             )
             if ours is None:
                 return None
+            if key != link.remote_key:
+                await self._rekey(session, link, key)
             await processing.apply_now(
                 session, integration_id=integration.id, link_id=link.id, issue=issue
             )
             item = await session.get(BacklogItem, link.item_id, populate_existing=True)
             await session.commit()
             return item
+
+    @staticmethod
+    async def _rekey(session: AsyncSession, link: ItemLink, key: str) -> None:
+        try:
+            async with session.begin_nested():
+                await session.execute(
+                    update(ItemLink).where(ItemLink.id == link.id).values(remote_key=key)
+                )
+        except IntegrityError as exc:
+            raise TrackerError(f"issue {key} is linked elsewhere", permanent=True) from exc
+        link.remote_key = key
 
     async def _set_uncertain(self, link_id: int, since: datetime | None) -> None:
         async with self.sessions() as session:

@@ -2,11 +2,14 @@
 describes, in one shape for both trackers."""
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from app.sync.tracker import MARKER_PREFIX
+
+_END = object()  # what `next` answers when a node's children are all read
 
 
 @dataclass(frozen=True)
@@ -66,19 +69,44 @@ def description_of(body: str | None) -> str | None:
     return text.strip() or None
 
 
-def adf_text(node: Any) -> str:
-    """Atlassian Document Format as plain text: one line per paragraph, heading or list item."""
+def _adf_leaf(node: Any) -> str | None:
+    """The text of a node that has no children to read (text, a break, not a node); else None."""
     if not isinstance(node, dict):
         return ""
     if node.get("type") == "text":
         return str(node.get("text") or "")
-    content = node.get("content")
-    children: list[Any] = content if isinstance(content, list) else []
-    if node.get("type") in ("paragraph", "heading"):
-        return "".join(adf_text(child) for child in children)
     if node.get("type") == "hardBreak":
         return "\n"
-    return "\n".join(text for child in children if (text := adf_text(child)))
+    return None
+
+
+def _adf_children(node: dict[str, Any]) -> Iterator[Any]:
+    content = node.get("content")
+    return iter(content if isinstance(content, list) else [])
+
+
+def adf_text(node: Any) -> str:
+    """Atlassian Document Format as plain text: one line per paragraph, heading or list item.
+    Walked with a stack of our own, not recursion: a document may nest as deep as it likes."""
+    if (leaf := _adf_leaf(node)) is not None:
+        return leaf
+    frames: list[tuple[dict[str, Any], Iterator[Any], list[str]]] = [
+        (node, _adf_children(node), [])
+    ]
+    while True:
+        current, children, parts = frames[-1]
+        child: Any = next(children, _END)
+        if child is _END:
+            frames.pop()
+            inline = current.get("type") in ("paragraph", "heading")
+            text = "".join(parts) if inline else "\n".join(part for part in parts if part)
+            if not frames:
+                return text
+            frames[-1][2].append(text)
+        elif (leaf := _adf_leaf(child)) is not None:
+            parts.append(leaf)
+        else:
+            frames.append((child, _adf_children(child), []))
 
 
 def github_status(issue: dict[str, Any], status_labels: set[str]) -> str:

@@ -6,10 +6,11 @@ item may not take (Definition of Ready...) is ignored with its reason and our va
 """
 
 import json
+import logging
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.backlog import delivery, readiness
@@ -24,6 +25,7 @@ from app.core.outbox import JobState, SyncJob, queue_item_push
 from app.core.pagination import row_limit
 from app.sync.models import Integration, ItemLink, SyncState, TrackerKind
 from app.sync.status_maps import status_labels, with_defaults
+from app.sync.tracker import decode_clean, error_text
 from app.webhooks.models import Delivery, Outcome
 from app.webhooks.parsing import (
     RemoteChange,
@@ -33,6 +35,7 @@ from app.webhooks.parsing import (
     from_jira_issue,
 )
 
+logger = logging.getLogger("app.webhooks.processing")
 Result = tuple[Outcome, str | None]
 # Issues the worker pulled itself (app/sync/pulls.py) are stored as deliveries of these events:
 # one REST issue per delivery, applied by the same rules as a webhook.
@@ -45,7 +48,8 @@ def _same(ours: str | None, theirs: str | None) -> bool:
 
 
 def _change_of(integration: Integration, delivery: Delivery) -> RemoteChange | None:
-    payload = json.loads(delivery.body)
+    # Bounded depth; control characters out of every string before anything is stored.
+    payload = decode_clean(delivery.body)
     pulled = delivery.event in PULLED_EVENTS
     if integration.kind is TrackerKind.GITHUB:
         labels = status_labels(integration.kind, integration.status_map)
@@ -257,6 +261,9 @@ async def process(session: AsyncSession, row: Delivery) -> Result:
     change = _change_of(integration, row)
     if change is None:
         return Outcome.IGNORED, f"{row.event} is not an event we act on"
+    if not integration.owns_key(change.remote_key):  # it could never be a link of ours
+        where = "repository" if integration.kind is TrackerKind.GITHUB else "project"
+        return Outcome.IGNORED, f"{change.remote_key[:60]!r} is not an issue of this {where}"
     link = await session.scalar(
         select(ItemLink).where(
             ItemLink.remote_scope == integration.scope, ItemLink.remote_key == change.remote_key
@@ -293,18 +300,28 @@ async def apply_now(
     )
     session.add(row)
     await session.flush()
-    try:
-        async with session.begin_nested():
-            row.outcome, row.note = await process(session, row)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        row.outcome, row.note = Outcome.FAILED, f"unreadable issue: {type(exc).__name__}"
+    row.outcome, row.note = await _isolated(session, row)
     row.processed_at, row.attempts = utcnow(), 1
     await session.flush()
     return row
 
 
+async def _isolated(session: AsyncSession, row: Delivery) -> Result:
+    """`process` in a savepoint: whatever goes wrong (unreadable JSON, a database error, a
+    bug) undoes what it half did and fails this delivery with the reason, nothing more."""
+    try:
+        async with session.begin_nested():
+            result = await process(session, row)
+            await session.flush()  # a database error shows here, inside the savepoint
+    except Exception as exc:  # one bad delivery must never stop the others
+        logger.warning("delivery %s failed", row.id, exc_info=True)
+        return Outcome.FAILED, error_text(exc, prefix="could not apply")
+    return result
+
+
 async def process_pending(sessions: async_sessionmaker[AsyncSession], *, limit: int = 50) -> int:
-    """Process waiting deliveries in arrival order, each in its own transaction."""
+    """Process waiting deliveries in arrival order, each in its own transaction; one that
+    fails is marked `failed` with its reason and the next one is processed."""
     handled = 0
     for _ in range(limit):
         async with sessions() as session:
@@ -317,13 +334,29 @@ async def process_pending(sessions: async_sessionmaker[AsyncSession], *, limit: 
             )
             if row is None:
                 return handled
-            try:
-                async with session.begin_nested():  # a failure undoes whatever it half did
-                    outcome, note = await process(session, row)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                outcome, note = Outcome.FAILED, f"unreadable delivery: {type(exc).__name__}"
+            row_id = row.id
+            outcome, note = await _isolated(session, row)
             row.outcome, row.note, row.processed_at = outcome, note, utcnow()
             row.attempts += 1
-            await session.commit()
+            try:
+                await session.commit()
+            except Exception as exc:  # what only the commit found (rows flushed there)
+                logger.warning("delivery %s failed at commit", row_id, exc_info=True)
+                await session.rollback()
+                await _failed(session, row_id, error_text(exc, prefix="could not store"))
             handled += 1
     return handled
+
+
+async def _failed(session: AsyncSession, row_id: int, note: str) -> None:
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == row_id)
+        .values(
+            outcome=Outcome.FAILED,
+            note=note,
+            processed_at=utcnow(),
+            attempts=Delivery.attempts + 1,
+        )
+    )
+    await session.commit()
