@@ -8,7 +8,7 @@ and every error `application/problem+json` with `type`, `title` and `status`.
 `BB_FUZZ_EXAMPLES` (default 100) is the number of generated examples per operation, shared
 out over the roles; `BB_FUZZ_PHASES` (default `examples,fuzzing`) adds schemathesis' other
 phases, e.g. `examples,coverage,fuzzing` for its boundary-value cases (several minutes);
-`BB_FUZZ_BACKENDS` (default `sqlite`) and `BB_FUZZ_SCENARIOS` (stateful, default 25 per role).
+`BB_FUZZ_BACKENDS` (default `sqlite,postgresql`) and `BB_FUZZ_SCENARIOS` (stateful, default 25 per role).
 Generation is derandomized: the same spec and code give the same cases on every run.
 """
 
@@ -52,9 +52,9 @@ from tests.fuzzing import (
 SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 EXAMPLES = int(os.environ.get("BB_FUZZ_EXAMPLES", "100"))
 PHASES = os.environ.get("BB_FUZZ_PHASES", "examples,fuzzing").split(",")
-# SQLite by default (the suite's other tests cover PostgreSQL's side of the same code paths);
-# `BB_FUZZ_BACKENDS=sqlite,postgresql` fuzzes both.
-BACKENDS = os.environ.get("BB_FUZZ_BACKENDS", "sqlite").split(",")
+# Both databases by default: PostgreSQL's side has paths of its own (the fast lane: token
+# checks, the backlog page, webhook intake) that only it runs.
+BACKENDS = os.environ.get("BB_FUZZ_BACKENDS", "sqlite,postgresql").split(",")
 PER_ROLE = math.ceil(EXAMPLES / len(Role))
 WEBHOOKS = r"^/api/v1/webhooks/"
 UNAUTHENTICATED = r"^/(healthz|readyz|metrics|api/v1/webhooks/.*)$"
