@@ -103,8 +103,8 @@ def committed_contract() -> ResponseContract:
 
 
 def is_json(response: Response) -> bool:
-    media_type = response.headers.get("content-type", "").split(";")[0].strip()
-    return media_type == "application/json"
+    media_type: str = response.headers.get("content-type", "")
+    return media_type.split(";")[0].strip() == "application/json"
 
 
 async def check_response(response: Response) -> None:

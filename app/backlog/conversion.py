@@ -34,7 +34,7 @@ def _from_request(request: MarketingRequest, spec: ConvertItem, *, single: bool)
         data_classification=assessment.data_classification,
         personal_data=assessment.personal_data,
         external_exposure=assessment.external_exposure,
-        security_cleared=actions.has_current_approval(request),
+        security_cleared=workflow.has_current_approval(request),
         request_id=request.id,
     )
 

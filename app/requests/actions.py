@@ -1,12 +1,11 @@
 """Lifecycle moves of a request, each checked against `workflow.TRANSITIONS` first."""
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import utcnow
-from app.core.errors import Conflict, UnprocessableEntity
+from app.core.errors import UnprocessableEntity
 from app.core.events import diff, record_event
 from app.requests import workflow
 from app.requests.models import (
@@ -28,28 +27,6 @@ _REVIEW_OUTCOME = {
     ReviewDecision.CHANGES_REQUESTED: S.IN_ASSESSMENT,
     ReviewDecision.REJECTED: S.REJECTED,
 }
-
-
-class SecurityReviewRequired(Conflict):
-    slug, title = "security-review-required", "Security review required"
-
-
-class SupplierNotApproved(Conflict):
-    slug, title = "supplier-not-approved", "Supplier not security-approved"
-
-
-async def _check_supplier(session: AsyncSession, assessment: Assessment) -> None:
-    """Risky work bought from or outsourced to a supplier needs that supplier approved."""
-    if assessment.sourcing is Sourcing.IN_HOUSE or assessment.supplier_id is None:
-        return
-    supplier = await session.get(Supplier, assessment.supplier_id)
-    if supplier is None or not supplier.approved_on(datetime.now(UTC).date()):
-        state = supplier.security_assessment if supplier else "missing"
-        raise SupplierNotApproved(
-            f"The supplier's security assessment is {state} (or expired); "
-            "security must approve the supplier first.",
-            supplier_id=assessment.supplier_id,
-        )
 
 
 async def _check_sourcing(session: AsyncSession, data: AssessmentIn) -> None:
@@ -137,32 +114,16 @@ async def reject(
     await session.flush()
 
 
-def has_current_approval(request: MarketingRequest) -> bool:
-    """An approved security review of the assessment as it stands now."""
-    review = request.current_review
-    return (
-        review is not None
-        and review.decision is ReviewDecision.APPROVED
-        and review.assessment_version == request.assessment_version
-    )
-
-
 async def approve(session: AsyncSession, *, request: MarketingRequest, actor: User) -> None:
-    """Approve, or first route to security review when the assessment demands one."""
+    """Approve, or first route to security review when the assessment demands one. The
+    review and supplier rules that refuse it are `workflow.check`'s, shared with
+    `allowed_actions`."""
     workflow.check(request, Action.APPROVE, actor)
     assessment = request.assessment
     assert assessment is not None, "in_assessment and security_review imply an assessment"
-    if assessment.review_required and not has_current_approval(request):
-        if request.status is S.SECURITY_REVIEW:
-            raise SecurityReviewRequired(
-                "This request needs an approved security review of its current assessment "
-                "before it can be approved."
-            )
-        _move(session, request, action=Action.APPROVE, target=S.SECURITY_REVIEW, actor=actor)
-    else:
-        if assessment.review_required:
-            await _check_supplier(session, assessment)
-        _move(session, request, action=Action.APPROVE, target=S.APPROVED, actor=actor)
+    to_review = assessment.review_required and not workflow.has_current_approval(request)
+    target = S.SECURITY_REVIEW if to_review else S.APPROVED
+    _move(session, request, action=Action.APPROVE, target=target, actor=actor)
     await session.flush()
 
 
@@ -226,6 +187,7 @@ async def put_assessment(
         data={"assessment": change},
     )
     await session.flush()
+    await session.refresh(assessment, ["supplier"])  # the one `supplier_id` names now
 
 
 def _assessment_fields(assessment: Assessment) -> dict[str, Any]:

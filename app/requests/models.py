@@ -5,6 +5,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, T
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db import Base, str_enum, utcnow
+from app.suppliers.models import Supplier
 
 
 class RequestStatus(StrEnum):
@@ -118,6 +119,9 @@ class Assessment(Base):
     risk_notes: Mapped[str | None] = mapped_column(Text)
     mitigation: Mapped[str | None] = mapped_column(Text)
     supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id"), index=True)
+    # Loaded with the assessment: whether approval may go ahead depends on it, and a
+    # request's `allowed_actions` says so on every read.
+    supplier: Mapped[Supplier | None] = relationship(lazy="selectin", viewonly=True)
     assessed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     assessed_at: Mapped[datetime] = mapped_column(default=utcnow)
 

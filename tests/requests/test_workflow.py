@@ -12,9 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.events import Event
 from app.core.http import AsyncClient, Response
+from app.requests import actions
 from app.requests.models import MarketingRequest, RequestStatus
-from app.users.models import Role
-from tests.builders import LOW_RISK_ASSESSMENT, make_request, make_user
+from app.requests.schemas import SecurityReviewIn
+from app.users.models import Role, User
+from tests.builders import (
+    HIGH_RISK_ASSESSMENT,
+    LOW_RISK_ASSESSMENT,
+    make_request,
+    make_supplier,
+    make_user,
+)
 
 S = RequestStatus
 M, IT, A, SEC = Role.MARKETING, Role.IT, Role.ADMIN, Role.SECURITY
@@ -148,3 +156,109 @@ async def test_nobody_approves_their_own_request(api: AsyncClient, session: Asyn
     assert resp.status_code == 403
     assert "requested" in resp.json()["detail"]
     assert (await session.get(MarketingRequest, request.id)).status == S.IN_ASSESSMENT  # type: ignore[union-attr]
+
+
+# allowed_actions: every listed action succeeds when performed, every other one is refused.
+# Cells: (state, security review) -> how to build a request there. "open": a review is
+# required and none approved the current assessment; "supplier": reviewed, but bought from a
+# supplier security has not approved.
+ALL_ACTIONS = [*EVER_ALLOWED, "convert"]
+CALLERS = ("requester", "other marketing", "it", "security", "admin")
+CELLS = [
+    (S.DRAFT, "none"),
+    (S.SUBMITTED, "none"),
+    (S.IN_ASSESSMENT, "none"),
+    (S.IN_ASSESSMENT, "open"),
+    (S.SECURITY_REVIEW, "open"),
+    (S.SECURITY_REVIEW, "approved"),
+    (S.SECURITY_REVIEW, "supplier"),
+    (S.APPROVED, "none"),
+    (S.APPROVED, "approved"),
+    (S.PLANNED, "none"),
+    (S.REJECTED, "none"),
+    (S.WITHDRAWN, "none"),
+]
+
+
+async def _in_cell(
+    session: AsyncSession, requester: User, state: S, review: str
+) -> MarketingRequest:
+    assessment: dict[str, Any] | None = None
+    if review != "none":
+        assessment = dict(HIGH_RISK_ASSESSMENT)
+    if review == "supplier":
+        supplier = await make_supplier(session)  # security_assessment: none
+        assessment = HIGH_RISK_ASSESSMENT | {"sourcing": "purchased", "supplier_id": supplier.id}
+    reviewed = review in ("approved", "supplier")
+    first = S.SECURITY_REVIEW if reviewed else state
+    request = await make_request(session, requester=requester, status=first, assessment=assessment)
+    if reviewed:
+        security, _ = await make_user(session, role=SEC)
+        decision = SecurityReviewIn.model_validate({"decision": "approved"})
+        await actions.record_security_review(
+            session, request=request, data=decision, actor=security
+        )
+    if state is S.APPROVED and reviewed:
+        it_user, _ = await make_user(session, role=IT)
+        await actions.approve(session, request=request, actor=it_user)
+    assert request.status is state
+    needs_review = bool(request.assessment and request.assessment.review_required)
+    assert needs_review == (review != "none") or state in (S.PLANNED, S.REJECTED, S.WITHDRAWN)
+    return request
+
+
+async def _caller(session: AsyncSession, caller: str, requester_headers: dict[str, str]) -> Any:
+    if caller == "requester":
+        return requester_headers
+    role = {"other marketing": M, "it": IT, "security": SEC, "admin": A}[caller]
+    return (await make_user(session, role=role))[1]
+
+
+@pytest.mark.parametrize(("state", "review"), CELLS, ids=[f"{s}-{r}" for s, r in CELLS])
+async def test_allowed_actions_are_exactly_what_succeeds(
+    api: AsyncClient, session: AsyncSession, state: S, review: str
+) -> None:
+    requester, requester_headers = await make_user(session, role=M)
+    for caller in CALLERS:
+        headers = await _caller(session, caller, requester_headers)
+        request = await _in_cell(session, requester, state, review)
+        url = f"/api/v1/requests/{request.id}"
+        listed = (await api.get(url, headers=headers)).json()["allowed_actions"]
+        assert set(listed) <= set(ALL_ACTIONS)
+        for action in ALL_ACTIONS:
+            where = f"{caller} {action} on {state}/{review}"
+            before = (await api.get(url, headers=headers)).json()["version"]
+            if action == "convert":
+                resp = await api.post(f"{url}/convert", headers=headers)
+            else:
+                resp = await _act(api, request.id, action, headers)
+            if action in listed:
+                assert resp.is_success, f"{where} was offered but refused: {resp.text}"
+                request = await _in_cell(session, requester, state, review)  # a fresh one
+                url = f"/api/v1/requests/{request.id}"
+                continue
+            assert resp.status_code in (403, 409), f"{where} was not offered: {resp.text}"
+            assert resp.headers["content-type"] == "application/problem+json"
+            after = (await api.get(url, headers=headers)).json()
+            assert (after["status"], after["version"]) == (state, before), where
+
+
+async def test_it_is_not_offered_approve_while_a_security_review_is_open(
+    api: AsyncClient, session: AsyncSession
+) -> None:
+    requester, _ = await make_user(session, role=M)
+    _, it = await make_user(session, role=IT)
+    _, security = await make_user(session, role=SEC)
+    request = await _in_cell(session, requester, S.IN_ASSESSMENT, "open")
+    url = f"/api/v1/requests/{request.id}"
+    assert "approve" in (await api.get(url, headers=it)).json()["allowed_actions"]
+    routed = await api.post(f"{url}/approve", headers=it)
+    assert routed.json()["status"] == "security_review"
+
+    assert "approve" not in routed.json()["allowed_actions"]
+    assert "security-review" in (await api.get(url, headers=security)).json()["allowed_actions"]
+    reviewed = await api.post(
+        f"{url}/security-review", json={"decision": "approved"}, headers=security
+    )
+    assert reviewed.status_code == 200, reviewed.text
+    assert "approve" in (await api.get(url, headers=it)).json()["allowed_actions"]
