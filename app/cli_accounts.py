@@ -24,6 +24,9 @@ PAGE = 500
 
 
 def run_account_command(args: argparse.Namespace, settings: Settings) -> int:
+    # Values checked before the database is touched: a mistake changes nothing, not even
+    # the SQLite file's schema.
+    args.data = _checked_input(args)
     if settings.is_sqlite:
         with about_database(settings.database_url):
             upgrade(settings.database_url)  # the embedded database is ours to keep current
@@ -34,15 +37,28 @@ def run_account_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _checked_input(args: argparse.Namespace) -> UserCreate | UserUpdate | None:
+    """What `users create|update` asks for, held to the API's rules for the same fields."""
+    if (args.command, args.action) == ("users", "create"):
+        return validated(
+            UserCreate,
+            {"name": "--name", "email": "--email", "role": "--role"},
+            name=args.name,
+            role=args.role,
+            email=args.email,
+        )
+    if (args.command, args.action) == ("users", "update"):
+        given = {"role": args.role, "email": args.email, "active": args.active}
+        return validated(
+            UserUpdate,
+            {"role": "--role", "email": "--email", "active": "--active"},
+            **{field: value for field, value in given.items() if value is not None},
+        )
+    return None
+
+
 async def create_user(session: AsyncSession, args: argparse.Namespace, settings: Settings) -> str:
-    data = validated(
-        UserCreate,
-        {"name": "--name", "email": "--email", "role": "--role"},
-        name=args.name,
-        role=args.role,
-        email=args.email,
-    )
-    user = await users_service.create_user(session, data=data)
+    user = await users_service.create_user(session, data=args.data)
     print(f"created user {user.name} (id {user.id}, role {user.role}); its token follows")
     return await _issue(session, user_name=user.name, token_name="cli", settings=settings)
 
@@ -63,16 +79,8 @@ async def list_users(session: AsyncSession, args: argparse.Namespace, _: Setting
 
 
 async def update_user(session: AsyncSession, args: argparse.Namespace, _: Settings) -> str:
-    changes = {
-        field: value
-        for field, value in (("role", args.role), ("email", args.email), ("active", args.active))
-        if value is not None
-    }
-    data = validated(
-        UserUpdate, {"role": "--role", "email": "--email", "active": "--active"}, **changes
-    )
     user = await users_service.get_user_by_name(session, name=args.name)
-    user = await users_service.update_user(session, user=user, data=data, actor=None)
+    user = await users_service.update_user(session, user=user, data=args.data, actor=None)
     state = "active" if user.active else "inactive, its tokens revoked"
     return f"updated user {user.name} (id {user.id}, role {user.role}, {state})"
 
