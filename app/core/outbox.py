@@ -6,7 +6,7 @@ the worker pushes the item as it is when the job runs. A change made while a job
 new one, which the worker starts only after the running one ends (one in flight per link).
 """
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -20,16 +20,18 @@ from sqlalchemy import (
     bindparam,
     column,
     exists,
+    func,
     insert,
     select,
     table,
     text,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, str_enum, utcnow
+from app.core.db import Base, on_postgresql, str_enum, utcnow
 
 
 class JobState(StrEnum):
@@ -74,6 +76,48 @@ class SyncJob(Base):
             postgresql_where=text("state = 'pending'"),
             sqlite_where=text("state = 'pending'"),
         ),
+    )
+
+
+async def db_now(session: AsyncSession) -> datetime:
+    """The database's clock: every worker's leases are judged by the same one. (SQLite is one
+    machine's file, so its host clock is that clock, and finer than CURRENT_TIMESTAMP.)"""
+    if not on_postgresql(session):
+        return utcnow()
+    value = await session.scalar(select(func.current_timestamp()))
+    assert isinstance(value, datetime)
+    return value.astimezone(UTC)
+
+
+def _held_by(owner: str, job_ids: list[int]) -> tuple[Any, ...]:
+    return (
+        SyncJob.id.in_(job_ids),
+        SyncJob.lease_owner == owner,
+        SyncJob.state == JobState.RUNNING,
+    )
+
+
+async def renew_leases(
+    session: AsyncSession, *, job_ids: list[int], owner: str, lease: timedelta
+) -> None:
+    """The leases `owner` still holds on these jobs run `lease` from now (database time)."""
+    now = await db_now(session)
+    await session.execute(
+        update(SyncJob).where(*_held_by(owner, job_ids)).values(lease_expires_at=now + lease)
+    )
+
+
+async def release_leases(session: AsyncSession, *, job_ids: list[int], owner: str) -> None:
+    """Jobs `owner` claimed but never started go back to the queue, their attempt not spent."""
+    await session.execute(
+        update(SyncJob)
+        .where(*_held_by(owner, job_ids))
+        .values(
+            state=JobState.PENDING,
+            lease_owner=None,
+            lease_expires_at=None,
+            attempts=SyncJob.attempts - 1,
+        )
     )
 
 

@@ -16,10 +16,11 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import on_postgresql
+from app.core.db import on_postgresql, utcnow
 from app.core.events import record_event
 from app.core.outbox import JobKind, JobState, SyncJob
 from app.sync.models import Integration, TrackerKind
+from app.sync.tracker import IssuePage
 from app.users.models import User
 from app.webhooks.models import Delivery
 
@@ -155,3 +156,37 @@ async def finish_reconcile(
         .where(Integration.id == integration_id)
         .values(reconciled_through=datetime.fromisoformat(cursor.started))
     )
+
+
+async def save_page(
+    session: AsyncSession,
+    *,
+    job: SyncJob,
+    integration: Integration,
+    fence: tuple[Any, ...],
+    page: IssuePage,
+    cursor: PullCursor,
+    now: datetime,
+) -> bool:
+    """A page read: its issues into the inbox and the cursor past it, if `fence` (the job
+    still held by this worker) holds; False when the job was taken over (its new owner reads
+    this page again)."""
+    saved = await session.execute(
+        update(SyncJob)
+        .where(*fence)
+        .values(
+            state=JobState.PENDING if page.next_cursor else JobState.DONE,
+            cursor=cursor.dump(),
+            attempts=0,
+            lease_owner=None,
+            last_error=None,
+            next_attempt_at=now,
+            updated_at=utcnow(),
+        )
+    )
+    if saved.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    await store_pulled(session, integration=integration, job=job, issues=page.issues)
+    if page.next_cursor is None and job.kind is JobKind.RECONCILE:
+        await finish_reconcile(session, integration_id=integration.id, cursor=cursor)
+    return True

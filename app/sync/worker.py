@@ -11,17 +11,24 @@ import logging
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.backlog.models import BacklogItem
 from app.core.crypto import SecretBox
-from app.core.db import on_postgresql, utcnow
+from app.core.db import utcnow
 from app.core.http import AsyncClient
-from app.core.outbox import JobKind, JobState, SyncJob
+from app.core.outbox import (
+    JobKind,
+    JobState,
+    SyncJob,
+    db_now,
+    release_leases,
+    renew_leases,
+)
 from app.core.pagination import row_limit
 from app.sync import pulls
 from app.sync.models import Integration, ItemLink, SyncState
@@ -46,18 +53,6 @@ class WorkerSettings:
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=3 * self.tracker_timeout_s)  # three times the tracker timeout
-
-
-async def db_now(session: AsyncSession) -> datetime:
-    """The database's clock: every worker's leases are judged by the same one. (SQLite is one
-    machine's file, so its host clock is that clock, and finer than CURRENT_TIMESTAMP.)"""
-    if not on_postgresql(session):
-        return utcnow()
-    value = await session.scalar(select(func.current_timestamp()))
-    if isinstance(value, str):  # SQLite answers CURRENT_TIMESTAMP as text, in UTC
-        value = datetime.fromisoformat(value + "+00:00")
-    assert isinstance(value, datetime)
-    return value.astimezone(UTC)
 
 
 class Worker:
@@ -128,40 +123,18 @@ class Worker:
             await asyncio.sleep(self.settings.lease.total_seconds() / 3)
             try:
                 async with self.sessions() as session:
-                    now = await db_now(session)
-                    await session.execute(
-                        update(SyncJob)
-                        .where(
-                            SyncJob.id.in_(sorted(held)),
-                            SyncJob.lease_owner == self.id,
-                            SyncJob.state == JobState.RUNNING,
-                        )
-                        .values(lease_expires_at=now + self.settings.lease)
-                    )
+                    lease = self.settings.lease
+                    await renew_leases(session, job_ids=sorted(held), owner=self.id, lease=lease)
                     await session.commit()
             except Exception:  # the next beat tries again; a lease left to expire is safe
                 logger.warning("sync worker: could not renew leases", exc_info=True)
 
     async def _release(self, job_ids: list[int]) -> None:
         """Claimed jobs return to the queue at once instead of waiting out their lease."""
-        if not job_ids:
-            return
-        async with self.sessions() as session:
-            await session.execute(
-                update(SyncJob)
-                .where(
-                    SyncJob.id.in_(job_ids),
-                    SyncJob.lease_owner == self.id,
-                    SyncJob.state == JobState.RUNNING,
-                )
-                .values(
-                    state=JobState.PENDING,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    attempts=SyncJob.attempts - 1,
-                )
-            )
-            await session.commit()
+        if job_ids:
+            async with self.sessions() as session:
+                await release_leases(session, job_ids=job_ids, owner=self.id)
+                await session.commit()
 
     async def run_forever(self, *, poll_s: float = 1.0) -> None:
         while True:
@@ -249,25 +222,16 @@ class Worker:
             return
         cursor.page = page.next_cursor
         async with self.sessions() as session:
-            saved = await session.execute(
-                update(SyncJob)
-                .where(*self._fenced(job.id))  # type: ignore[arg-type]
-                .values(
-                    state=JobState.PENDING if page.next_cursor else JobState.DONE,
-                    cursor=cursor.dump(),
-                    attempts=0,
-                    lease_owner=None,
-                    last_error=None,
-                    next_attempt_at=now,
-                    updated_at=utcnow(),
-                )
-            )
-            if saved.rowcount != 1:  # type: ignore[attr-defined]
-                return  # taken over: the new owner reads this page again
-            await pulls.store_pulled(session, integration=integration, job=job, issues=page.issues)
-            if page.next_cursor is None and job.kind is JobKind.RECONCILE:
-                await pulls.finish_reconcile(session, integration_id=integration.id, cursor=cursor)
-            await session.commit()
+            if await pulls.save_page(
+                session,
+                job=job,
+                integration=integration,
+                fence=self._fenced(job.id),
+                page=page,
+                cursor=cursor,
+                now=now,
+            ):
+                await session.commit()
 
     async def _push(
         self,

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from app.core.http import AsyncClient, MockTransport, Request, Response
-from app.core.outbox import JobState, SyncJob
-from app.sync.worker import Worker, WorkerSettings, db_now
+from app.core.outbox import JobState, SyncJob, db_now
+from app.sync.worker import Worker, WorkerSettings
 from app.users.models import Role
 from tests.fakes import FakeGitHub, FakeJira
 from tests.live import LiveApp, live_app

@@ -295,3 +295,56 @@ async def test_webhooks_cannot_import_an_issue_outside_the_project(live: LiveApp
         notes = [(d["outcome"], d["note"]) for d in resp.json()["items"]]
         assert len(notes) == 2
         assert all(outcome == "ignored" and "not an issue of" in note for outcome, note in notes)
+
+
+class JiraById:
+    """Jira answering for issue id 10005 with `key`, and recording what is sent where."""
+
+    def __init__(self, key: str) -> None:
+        self.key, self.requests = key, []  # type: list[Request]
+
+    def answer(self, request: Request) -> Response:
+        self.requests.append(request)
+        if request.method == "PUT":
+            return Response(204)
+        if request.url.path.endswith("/transitions"):
+            return Response(200, json={"transitions": []})
+        fields = {
+            "summary": "Theirs",
+            "status": {"name": "To Do"},
+            "labels": [],
+            "updated": "2030-01-01T00:00:00.000+0000",  # changed after ours: theirs is taken
+        }
+        return Response(200, json={"id": "10005", "key": self.key, "fields": fields})
+
+
+@pytest.mark.parametrize(("key", "allowed"), [("MKT-5", True), ("OTHER-5", False)])
+async def test_a_link_made_by_jira_issue_id_keeps_the_key_or_fails_outside_the_project(
+    live: LiveApp, key: str, allowed: bool
+) -> None:
+    it = await live.user(Role.IT)
+    integration = (await _integrations(live.api, it))["jira"]
+    created = await live.api.post("/api/v1/items", headers=it, json={"title": "Ours"})
+    item_id = created.json()["id"]
+    linked = await live.api.post(
+        f"/api/v1/items/{item_id}/links",
+        headers=it,
+        json={"integration_id": integration, "remote_key": "10005"},
+    )
+    assert linked.status_code == 201, linked.text
+    jira = JiraById(key)
+    async with AsyncClient(transport=MockTransport(jira.answer)) as client:
+        worker = Worker(live.sessions, live.app.state.secret_box, client, WorkerSettings())
+        await worker.run_once()
+    [link] = (await live.api.get(f"/api/v1/items/{item_id}/links", headers=it)).json()
+    writes = [r.url.path for r in jira.requests if r.method != "GET"]
+    title = (await live.api.get(f"/api/v1/items/{item_id}", headers=it)).json()["title"]
+    if allowed:  # webhooks name the issue by its key: the link now does too
+        assert (link["remote_key"], link["sync_state"]) == ("MKT-5", "synced")
+        assert writes == ["/rest/api/3/issue/MKT-5"]
+        assert title == "Theirs"
+    else:  # read once to learn its project; nothing written, nothing of it taken in
+        assert (link["remote_key"], link["sync_state"]) == ("10005", "failed")
+        assert "not an issue of project MKT" in link["last_error"]
+        assert writes == []
+        assert title == "Ours"
