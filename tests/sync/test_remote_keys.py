@@ -301,7 +301,8 @@ class JiraById:
     """Jira answering for issue id 10005 with `key`, and recording what is sent where."""
 
     def __init__(self, key: str) -> None:
-        self.key, self.requests = key, []  # type: list[Request]
+        self.key = key
+        self.requests: list[Request] = []
 
     def answer(self, request: Request) -> Response:
         self.requests.append(request)
