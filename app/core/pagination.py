@@ -33,7 +33,7 @@ MAX_LIMIT = 200
 MAX_CURSOR_LENGTH = 2048
 T = TypeVar("T")
 
-Limit = Annotated[int, ASCII_DIGITS, Query(ge=1, le=MAX_LIMIT, description="Page size (max 200).")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (max 200)."), ASCII_DIGITS]
 Cursor = Annotated[
     str | None,
     Query(max_length=MAX_CURSOR_LENGTH, description="Opaque cursor from `next_cursor`."),

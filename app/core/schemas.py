@@ -31,14 +31,14 @@ def _ascii_digits(value: object) -> object:
 
 
 ASCII_DIGITS = BeforeValidator(_ascii_digits)
-"""For every `int` query or path parameter: `Annotated[int, ASCII_DIGITS, Query(...)]`."""
+"""For every `int` query or path parameter: `Annotated[int, Query(...), ASCII_DIGITS]`."""
 
 # Ids are 32-bit integers in PostgreSQL: anything larger can name nothing, so it is a 422
 # at the edge rather than an overflow deep in the driver.
 MAX_ID = 2**31 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-PathId = Annotated[int, ASCII_DIGITS, Path(ge=1, le=MAX_ID)]
-QueryId = Annotated[int | None, ASCII_DIGITS, Query(ge=1, le=MAX_ID)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ID), ASCII_DIGITS]
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID), ASCII_DIGITS]
 
 
 def _has_nul(value: Any) -> bool:

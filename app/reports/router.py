@@ -53,6 +53,6 @@ async def impact(
     session: SessionDep,
     viewer: CurrentUser,
     team_id: QueryId = None,
-    last: Annotated[int, ASCII_DIGITS, Query(ge=1, le=50, description="the latest N sprints")] = 10,
+    last: Annotated[int, Query(ge=1, le=50, description="the latest N sprints"), ASCII_DIGITS] = 10,
 ) -> ImpactReport:
     return await service.impact(session, team_id=team_id, last=last)

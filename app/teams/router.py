@@ -124,7 +124,7 @@ async def velocity(
     team: LoadedTeam,
     session: SessionDep,
     last: Annotated[
-        int, ASCII_DIGITS, Query(ge=1, le=50, description="how many closed sprints")
+        int, Query(ge=1, le=50, description="how many closed sprints"), ASCII_DIGITS
     ] = 3,
 ) -> Velocity:
     return await report.velocity(session, team_id=team.id, last=last)
