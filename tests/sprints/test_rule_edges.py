@@ -123,3 +123,27 @@ async def test_convert_checks_the_teams_it_is_given(
         headers=it,
     )
     assert_problem(resp, 422, "validation-error")
+
+
+async def test_planning_judges_an_epic_by_its_children(
+    api: AsyncClient, session: AsyncSession
+) -> None:
+    _, it = await make_user(session, role=Role.IT)
+    team = await make_team(session, default_capacity_points=40)
+    sprint = await make_sprint(session, team=team)
+    epic = await make_item(session, type="epic", title="Checkout", story_points=8)
+    ready = await api.patch(
+        f"/api/v1/items/{epic.id}",
+        json={"stability_impact": "low", "security_impact": "low", "status": "ready"},
+        headers=it,
+    )
+    assert ready.status_code == 200, ready.text  # no children: its own points size it
+    child = await make_item(session, title="Pay", parent_id=epic.id)  # unsized, no criteria
+
+    resp = await api.post(
+        f"/api/v1/sprints/{sprint.id}/items", json={"item_ids": [epic.id]}, headers=it
+    )
+    assert_problem(resp, 409, "not-ready")
+    [refusal] = resp.json()["refused"]
+    assert child.key in refusal["reasons"][0]
+    assert (await api.get(f"/api/v1/items/{epic.id}", headers=it)).json()["sprint_id"] is None
