@@ -8,6 +8,7 @@ import asyncio
 import os
 import pty
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -251,3 +252,19 @@ def test_log_lines_are_text_on_a_terminal_and_json_otherwise(sqlite_env: dict[st
     assert all(re.match(r"\d\d:\d\d:\d\d INFO ", line) for line in text_lines), text_lines
     json_on_terminal = _stderr_on_a_terminal({**sqlite_env, "BB_LOG_FORMAT": "json"}, "migrate")
     assert all(line.startswith('{"at": ') for line in json_on_terminal.splitlines())
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_a_taken_port_ends_with_one_error_line(
+    sqlite_env: dict[str, str], workers: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = run(sqlite_env, "serve", "--port", port, "--workers", workers)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: "), done.stderr
+    assert "address already in use" in done.stderr.lower()  # uvicorn's log line says why
