@@ -20,7 +20,7 @@ from app.core.db import on_postgresql, utcnow
 from app.core.events import record_event
 from app.core.outbox import JobKind, JobState, SyncJob
 from app.sync.models import Integration, TrackerKind
-from app.sync.tracker import IssuePage
+from app.sync.tracker import IssuePage, clean_text
 from app.users.models import User
 from app.webhooks.models import Delivery
 
@@ -135,7 +135,8 @@ async def store_pulled(
     rows = [
         {
             "integration_id": integration.id,
-            "delivery_id": _delivery_id(job.kind, job.id, integration, issue)[:200],
+            # A tracker's key or timestamp could hold NUL, which PostgreSQL refuses in text.
+            "delivery_id": clean_text(_delivery_id(job.kind, job.id, integration, issue))[:200],
             "event": job.kind.value,
             "body": json.dumps(issue),
         }

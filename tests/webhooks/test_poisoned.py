@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.http import AsyncClient
 from app.core.outbox import JobState, SyncJob
+from app.sync.tracker import MAX_JSON_DEPTH, JsonTooDeep, decode_json
 from app.sync.worker import Worker, WorkerSettings
 from app.users.models import Role
 from app.webhooks.models import Delivery
@@ -239,4 +240,41 @@ async def test_control_characters_from_a_tracker_are_removed_before_storing(
     comments = (await live.api.get(f"/api/v1/items/{item_id}/comments", headers=it)).json()
     assert [(c["author_name"], c["body"]) for c in comments["items"]] == [
         ("Codertocat (GitHub)", "Fixed in #2")
+    ]
+
+
+@pytest.mark.parametrize("nan", [False, True], ids=["orjson", "stdlib json"])
+def test_the_depth_limit_holds_on_both_decoders(nan: bool) -> None:
+    """256 levels are read, 257 are not, whichever decoder reads the text (orjson refuses
+    NaN, so a document holding one is read by the stdlib's json)."""
+    value = "NaN" if nan else "1"
+    at_limit = "[" * (MAX_JSON_DEPTH - 1) + f"[{value}]" + "]" * (MAX_JSON_DEPTH - 1)
+    decode_json(at_limit.encode())
+    with pytest.raises(JsonTooDeep):
+        decode_json(("[" + at_limit + "]").encode())
+    with pytest.raises(JsonTooDeep):  # far past the interpreter's own recursion limit
+        decode_json(("[" * 100_000 + value + "]" * 100_000).encode())
+    bom = "\ufeff".encode() + b'{"title": "x"}'
+    assert decode_json(bom) == {"title": "x"}
+
+
+async def test_a_pulled_issue_holding_nul_is_imported_clean(live: LiveApp) -> None:
+    """An import stores each pulled issue under a delivery id made of its key: NUL in what the
+    tracker sends must not make the page unstorable (PostgreSQL), or the pull never ends."""
+    github = FakeGitHub()
+    github.create({"title": "Remote\u0000 one", "body": "Text"})
+    github.issues[1]["number"] = "1\u0000"  # as GitHub would never send it; a proxy might
+    it = await live.user(Role.IT)
+    integration = await _integration(live.api, it, "github")
+    resp = await live.api.post(f"/api/v1/integrations/{integration}/import", headers=it)
+    assert resp.status_code == 202, resp.text
+    async with AsyncClient(transport=github.transport()) as client:
+        worker = Worker(live.sessions, live.app.state.secret_box, client, WorkerSettings())
+        await worker.run_once()  # the page is stored
+        await worker.run_once()  # and its issue applied
+    jobs = (await live.api.get(f"/api/v1/integrations/{integration}/jobs", headers=it)).json()
+    assert [(j["kind"], j["state"]) for j in jobs["items"]] == [("import", "done")]
+    items = (await live.api.get("/api/v1/items", headers=it)).json()["items"]
+    assert [(i["title"], [lk["remote_key"] for lk in i["links"]]) for i in items] == [
+        ("Remote one", ["1"])
     ]
