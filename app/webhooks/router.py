@@ -21,7 +21,7 @@ from app.sync.deps import ManagedIntegration, ReadableIntegration
 from app.sync.models import TrackerKind
 from app.webhooks import service
 from app.webhooks.models import Outcome
-from app.webhooks.schemas import Accepted, DeliveryOut
+from app.webhooks.schemas import Accepted, DeliveryOut, Pong
 
 router = APIRouter(prefix="/api/v1", tags=["webhooks"])
 _INBOUND_ERRORS = error_responses(400, 401, 404, 413, 422)
@@ -59,7 +59,10 @@ def _answer(delivery_id: int, new: bool) -> JSONResponse:
     status_code=202,
     summary="GitHub webhook deliveries (signed: X-Hub-Signature-256; no bearer token)",
     response_model=Accepted,
-    responses={200: {"model": Accepted, "description": "a redelivery"}, **_INBOUND_ERRORS},
+    responses={
+        200: {"model": Accepted | Pong, "description": "a redelivery, or GitHub's ping"},
+        **_INBOUND_ERRORS,
+    },
     openapi_extra=_BODY,
 )
 async def github_delivery(

@@ -11,6 +11,12 @@ class Accepted(BaseModel):
     outcome: Outcome
 
 
+class Pong(BaseModel):
+    """The answer to GitHub's `ping` (sent when a webhook is set up): nothing is stored."""
+
+    ok: bool
+
+
 class DeliveryOut(OutputModel):
     id: int
     integration_id: int
