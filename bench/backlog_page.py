@@ -36,18 +36,22 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import app
 from app.backlog.models import BacklogItem
 from app.backlog.service import SORTS
+from app.core.crypto import SecretBox
 from app.core.db import make_engine, make_sessionmaker
 from app.core.http import AsyncClient, Response
-from app.core.pagination import Keyset
+from app.core.pagination import Keyset, cursor_key, use_cursor_key
 from app.users import service as users_service
 
 ADMIN = "bench-admin"  # generate.py's
+# The servers' key: the deep cursors made here are signed with it, as the server signs its own
+SECRET_KEY = os.environ.get("BB_SECRET_KEY") or Fernet.generate_key().decode()
 PAGE = 50
 MEASURES = {
     "first_page": "first page",
@@ -121,6 +125,7 @@ async def _deep_cursors(
     ).all()
     by_n = {row.n: row for row in rows}
     keyset = Keyset.parse("rank", SORTS, tie_breaker=BacklogItem.id)
+    use_cursor_key(cursor_key(SecretBox(SECRET_KEY.split(","))))
     return [(keyset.encode(by_n[p]), by_n[p + 1].id) for p in positions]
 
 
@@ -160,6 +165,7 @@ def start_server(database_url: str, port: int) -> subprocess.Popen[bytes]:
         "BB_DATABASE_URL": database_url,
         "BB_LOG_LEVEL": "WARNING",
         "BB_RATE_LIMIT": "999999999/60",
+        "BB_SECRET_KEY": SECRET_KEY,
     }
     return subprocess.Popen([str(command), "serve", "--port", str(port)], env=env)
 

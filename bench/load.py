@@ -42,14 +42,13 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
-from backlog_page import _deep_cursors, free_port  # noqa: E402
+from backlog_page import SECRET_KEY, _deep_cursors, free_port  # noqa: E402
 from report import WORKLOADS, document  # noqa: E402
 from workloads import WEBHOOK_SECRET, Fixture, request_line, workload_lines  # noqa: E402
 
@@ -115,7 +114,7 @@ class Servers:
             **os.environ,
             "BB_DATABASE_URL": database_url,
             "BB_LOG_LEVEL": "WARNING",
-            "BB_SECRET_KEY": Fernet.generate_key().decode(),
+            "BB_SECRET_KEY": SECRET_KEY,  # the deep cursors are signed with it
             "BB_TRACKER_ALLOWED_HOSTS": "127.0.0.1",
             # counted as in production (one upsert per call), but never reached by one token
             "BB_RATE_LIMIT": "999999999/60",
