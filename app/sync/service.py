@@ -65,7 +65,9 @@ def _public(integration: Integration) -> dict[str, Any]:
     }
 
 
-async def _safe_url(url: str, allowed_hosts: list[str]) -> str:
+async def safe_base_url(url: str, allowed_hosts: list[str]) -> str:
+    """`url` normalised if the service may call it (the SSRF rules); else a 422 on `base_url`.
+    Run at creation and change, and again before `/test` calls a stored one."""
     try:  # resolving a host blocks: off the event loop
         return await asyncio.to_thread(ssrf.check_base_url, url, allowed_hosts=allowed_hosts)
     except ssrf.UnsafeUrl as exc:
@@ -83,7 +85,7 @@ async def _apply(
     allowed_hosts: list[str],
 ) -> None:
     if "base_url" in values:
-        integration.base_url = await _safe_url(values.pop("base_url"), allowed_hosts)
+        integration.base_url = await safe_base_url(values.pop("base_url"), allowed_hosts)
     if "auth" in values:
         auth = values.pop("auth")
         integration.auth_sealed = box.seal_json(auth) if auth else None

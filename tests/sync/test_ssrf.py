@@ -6,10 +6,12 @@ import socket
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.http import HTTPError, tracker_client
 from app.sync import ssrf
+from app.sync.models import Integration
 from app.users.models import Role
 from tests.builders import make_user
 from tests.core.test_errors import assert_problem
@@ -122,3 +124,21 @@ async def test_the_client_does_not_connect_when_a_name_turns_into_nat64(
     async with tracker_client(check_peer=ssrf.peer_check([])) as client:
         with pytest.raises(HTTPError, match="not public"):
             await client.get("https://tracker.example/rest/api/3/myself")
+
+
+async def test_test_refuses_a_stored_base_url_that_is_no_longer_safe(
+    api: Any, session: AsyncSession
+) -> None:
+    """An integration saved before the rules tightened is judged again at /test."""
+    _, it = await make_user(session, role=Role.IT)
+    created = await api.post("/api/v1/integrations", json=_jira("https://jira.example"), headers=it)
+    assert created.status_code == 201, created.text
+    integration_id = created.json()["id"]
+    await session.execute(
+        update(Integration)
+        .where(Integration.id == integration_id)
+        .values(base_url="https://0127.0.0.1")
+    )
+    resp = await api.post(f"/api/v1/integrations/{integration_id}/test", headers=it)
+    body = assert_problem(resp, 422, "validation-error")
+    assert "canonical" in body["detail"]
