@@ -154,7 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # _docs() serves both from vendored assets
         redoc_url=None,
         lifespan=_lifespan(settings),
-        responses=error_responses(400, 500),  # 400: malformed JSON, NUL in the query
+        responses=error_responses(400, 413, 500, 503),  # 400: malformed JSON, NUL, a bad cursor
         dependencies=[Depends(reject_nul_query)],
     )
     app.state.settings = settings

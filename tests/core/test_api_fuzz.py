@@ -8,7 +8,8 @@ and every error `application/problem+json` with `type`, `title` and `status`.
 `BB_FUZZ_EXAMPLES` (default 100) is the number of generated examples per operation, shared
 out over the roles; `BB_FUZZ_PHASES` (default `examples,fuzzing`) adds schemathesis' other
 phases, e.g. `examples,coverage,fuzzing` for its boundary-value cases (several minutes);
-`BB_FUZZ_BACKENDS` (default `sqlite,postgresql`) and `BB_FUZZ_SCENARIOS` (stateful, default 25 per role).
+`BB_FUZZ_BACKENDS` (default `sqlite,postgresql`) and `BB_FUZZ_SCENARIOS` (stateful, default 25
+per role).
 Generation is derandomized: the same spec and code give the same cases on every run.
 """
 
