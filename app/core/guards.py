@@ -16,6 +16,3 @@ async def check_request(request: Request) -> None:
     box = getattr(request.app.state, "secret_box", None)
     if box is not None:  # None only for a test's app without its lifespan: the process's key
         use_cursor_key(cursor_key(box))
-
-
-reject_nul_query = check_request  # the name `app/main.py` registers it by
