@@ -1,5 +1,5 @@
 """A fake GitHub for the sync tests: every request is checked against GitHub's own OpenAPI
-description (`../shared/fixtures/github/rest-api/`), answers are real issue objects."""
+description (`tests/fixtures/github/rest-api/`), answers are real issue objects."""
 
 import copy
 import itertools
@@ -18,7 +18,7 @@ import uvicorn
 
 from app.core.http import MockTransport, Request, Response
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"  # copies of ../shared/fixtures
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # real payloads
 SPEC = json.loads((FIXTURES / "github/rest-api/github-rest-issues-extract.json").read_text())
 ISSUE = json.loads((FIXTURES / "github/webhooks/issues/opened.payload.json").read_text())["issue"]
 Fault = Callable[[Request], Response | None]

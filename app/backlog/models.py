@@ -133,7 +133,7 @@ def review_required(
     personal_data: bool,
     external_exposure: bool,
 ) -> bool:
-    """The same triggers as a request's security review (DESIGN.md); plain column values do."""
+    """The same triggers as a request's security review; plain column values do."""
     return (
         security_impact in REVIEW_IMPACTS
         or data_classification == REVIEW_CLASSIFICATION

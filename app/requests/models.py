@@ -127,7 +127,7 @@ class Assessment(Base):
 
     @property
     def review_required(self) -> bool:
-        """DESIGN.md's rule: high risk, restricted data, or personal data exposed outside."""
+        """The product rule: high risk, restricted data, or personal data exposed outside."""
         return (
             self.security_impact in (Impact.HIGH, Impact.CRITICAL)
             or self.data_classification is DataClassification.RESTRICTED

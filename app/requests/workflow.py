@@ -151,7 +151,7 @@ def _business_refusal(request: MarketingRequest, action: Action) -> AppError | N
 
 def check_role(request: MarketingRequest, action: Action, actor: User) -> None:
     """403 when the actor may never make this move on this request, whatever its state."""
-    # Role before state (DESIGN.md's refusal order): judge the role by any state's rule.
+    # Role before state (the API's refusal order): judge the role by any state's rule.
     probe = TRANSITIONS.get((request.status, action)) or next(iter(_rules_for(action)), None)
     if probe is not None and (reason := _permitted(probe, request, actor)):
         raise Forbidden(reason)

@@ -13,7 +13,7 @@ from app.users.auth import CurrentUser
 from app.users.models import Role
 from app.users.service import ensure_role
 
-# DESIGN.md: security reads everything (never a credential: those are write-only).
+# The role table: security reads everything (never a credential: those are write-only).
 READERS = (Role.IT, Role.ADMIN, Role.SECURITY)
 
 

@@ -1,4 +1,4 @@
-"""Local item status <-> remote tracker status, with the defaults DESIGN.md promises."""
+"""Local item status <-> remote tracker status, with the documented defaults."""
 
 from typing import Any
 

@@ -43,7 +43,7 @@ async def _own_or_admin_target(actor: CurrentUser, target: Target) -> User:
 
 
 async def _readable_target(actor: CurrentUser, target: Target) -> User:
-    """Security reads everything (DESIGN.md), users included; others read only themselves."""
+    """Security reads everything (the role table), users included; others read only themselves."""
     if actor.role is not Role.SECURITY:
         service.ensure_admin_or_self(actor, target.id)
     return target

@@ -391,7 +391,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PATCH", "/api/v1/suppliers/{supplier_id}"): Rule(
         on_supplier({"contact": "ops@acme.example"}), IT_ADMIN
     ),
-    # integrations: IT's to manage; security reads them (DESIGN.md: security reads everything)
+    # integrations: IT's to manage; security reads them (the role table: security reads everything)
     ("GET", "/api/v1/integrations"): Rule(fixed("/integrations"), IT_ADMIN_SECURITY),
     ("POST", "/api/v1/integrations"): Rule(fixed("/integrations", GITHUB), IT_ADMIN),
     ("GET", "/api/v1/integrations/{integration_id}"): Rule(on_integration(), IT_ADMIN_SECURITY),

@@ -1,4 +1,4 @@
-"""DESIGN.md's refusal order: 401, then 404, then 403, then state (409), then the body (422)."""
+"""The API's refusal order: 401, then 404, then 403, then state (409), then the body (422)."""
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession

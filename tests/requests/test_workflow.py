@@ -1,7 +1,8 @@
 """Every (state, action, role): allowed moves land in the right state and write one event;
 everything else is 403 or 409 problem+json and changes nothing.
 
-The expectations are written out here from DESIGN.md, independently of app/requests/workflow.py.
+The expectations are written out here from the API contract, independently of
+app/requests/workflow.py.
 """
 
 from typing import Any

@@ -1,4 +1,4 @@
-"""Stored deliveries applied to linked items, with the real payloads from ../shared/fixtures."""
+"""Stored deliveries applied to linked items, with the real payloads in tests/fixtures."""
 
 import json
 import random
@@ -22,7 +22,7 @@ from tests.builders import READY_FIELDS
 from tests.fakes import FakeGitHub, FakeJira
 from tests.live import LiveApp, live_app
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # copies of ../shared/fixtures
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # real payloads
 SECRET = "It's a Secret to Everybody"
 
 

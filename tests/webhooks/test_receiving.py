@@ -1,4 +1,4 @@
-"""Signed deliveries from GitHub and Jira (real payloads from ../shared/fixtures): verified,
+"""Signed deliveries from GitHub and Jira (real payloads in tests/fixtures): verified,
 stored once, answered fast; everything else refused with nothing stored."""
 
 import logging
@@ -21,7 +21,7 @@ from app.webhooks.signatures import sign
 from tests.builders import make_user
 from tests.core.test_errors import assert_problem
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # copies of ../shared/fixtures
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"  # real payloads
 SECRET = "It's a Secret to Everybody"
 OPENED = (FIXTURES / "github/webhooks/issues/opened.payload.json").read_bytes()
 PING = (FIXTURES / "github/webhooks/ping/payload.json").read_bytes()
