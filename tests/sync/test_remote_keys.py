@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.backlog.models import BacklogItem
 from app.core.http import AsyncClient, MockTransport, Request, Response
 from app.core.outbox import JobState, SyncJob
 from app.sync.github import GitHubTracker
@@ -79,13 +80,10 @@ async def _integrations(api: AsyncClient, it: dict[str, str]) -> dict[str, int]:
     return ids
 
 
-@pytest.mark.parametrize(
-    ("kind", "remote_key"),
-    [("github", key) for key in HOSTILE_GITHUB] + [("jira", key) for key in HOSTILE_JIRA],
-)
-async def test_a_key_that_is_not_an_issue_of_the_integration_is_refused(
+async def _link(
     api: AsyncClient, session: AsyncSession, kind: str, remote_key: str
-) -> None:
+) -> tuple[BacklogItem, dict[str, str], Response]:
+    """IT links a new item to `remote_key` in a new integration of `kind`."""
     _, it = await make_user(session, role=Role.IT)
     integration = (await _integrations(api, it))[kind]
     item = await make_item(session)
@@ -94,6 +92,17 @@ async def test_a_key_that_is_not_an_issue_of_the_integration_is_refused(
         headers=it,
         json={"integration_id": integration, "remote_key": remote_key},
     )
+    return item, it, resp
+
+
+@pytest.mark.parametrize(
+    ("kind", "remote_key"),
+    [("github", key) for key in HOSTILE_GITHUB] + [("jira", key) for key in HOSTILE_JIRA],
+)
+async def test_a_key_that_is_not_an_issue_of_the_integration_is_refused(
+    api: AsyncClient, session: AsyncSession, kind: str, remote_key: str
+) -> None:
+    item, it, resp = await _link(api, session, kind, remote_key)
     body = assert_problem(resp, 422, "validation-error")
     assert [error["loc"] for error in body["errors"]] == [["body", "remote_key"]]
     assert (await api.get(f"/api/v1/items/{item.id}/links", headers=it)).json() == []
@@ -107,14 +116,7 @@ async def test_a_key_that_is_not_an_issue_of_the_integration_is_refused(
 async def test_issue_numbers_and_the_projects_own_keys_are_accepted(
     api: AsyncClient, session: AsyncSession, kind: str, remote_key: str
 ) -> None:
-    _, it = await make_user(session, role=Role.IT)
-    integration = (await _integrations(api, it))[kind]
-    item = await make_item(session)
-    resp = await api.post(
-        f"/api/v1/items/{item.id}/links",
-        headers=it,
-        json={"integration_id": integration, "remote_key": remote_key},
-    )
+    _, _, resp = await _link(api, session, kind, remote_key)
     assert resp.status_code == 201, resp.text
     assert resp.json()["remote_key"] == remote_key
 
