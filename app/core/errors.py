@@ -175,7 +175,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(
         status=exc.status_code,
         slug=slug,
-        title=phrase,
+        # 413's phrase differs between Python versions; the middleware's refusal says this
+        title="Payload too large" if exc.status_code == 413 else phrase,
         detail=detail,
         request=request,
         headers=dict(exc.headers or {}),

@@ -56,7 +56,7 @@ async def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(
         "/api/v1/items", content=body, headers=headers | {"content-type": "application/json"}
     )
     assert "content-length" not in resp.request.headers  # streamed: chunked, no length
-    assert_problem(resp, 413, "payload-too-large")
+    assert assert_problem(resp, 413, "payload-too-large")["title"] == "Payload too large"
     assert resp.headers["connection"] == "close"
     assert body.taken <= MAX_BODY_BYTES + CHUNK, "the body was read past the limit"
 
