@@ -66,6 +66,9 @@ SEEDED_IDS = 8  # most demo tables fill ids 1..8 or more; the rest (integrations
 def _config(examples: int) -> schemathesis.Config:
     config = schemathesis.Config(seed=20261127)
     project = config.projects.default
+    # In process every call takes milliseconds; 10 s (the default) was passed twice in full
+    # runs on a busy machine, by calls that pass alone. A real hang still fails, at 30 s.
+    project.update(request_timeout=30)
     project.generation.update(max_examples=examples, deterministic=True, database="none")
     project.phases.update(phases=PHASES)
     project.suppress_health_check = [HealthCheck.too_slow, HealthCheck.filter_too_much]
