@@ -49,22 +49,42 @@ class BodyTooLarge(HTTPException):
         )
 
 
-def _bounded(receive: Receive, limit: int) -> Receive:
-    """`receive` that counts body bytes as they arrive, with or without Content-Length
-    (chunked), and stops reading once they pass `limit`: memory per request stays bounded
-    and no route, authenticated or not, ever sees a byte past it."""
-    received = 0
+class BoundedBody:
+    """The request's `receive`, counting body bytes as they arrive, with or without
+    Content-Length (chunked), and refusing to read once they pass `limit`: memory per request
+    stays bounded and no route, authenticated or not, ever sees a byte past it."""
 
-    async def receive_bounded() -> Message:
-        nonlocal received
-        message = await receive()
+    def __init__(self, receive: Receive, limit: int, headers: dict[bytes, bytes]) -> None:
+        self._receive, self.limit, self.received = receive, limit, 0
+        declared = headers.get(b"content-length", b"0")
+        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+        self.complete = not chunked and declared in (b"", b"0")  # no body to wait for
+        self.declared_too_large = _declared_too_large(headers, limit)
+
+    async def receive(self) -> Message:
+        if self.declared_too_large or self.received > self.limit:
+            raise BodyTooLarge(self.limit)  # not a byte more
+        message = await self._receive()
         if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise BodyTooLarge(limit)
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                raise BodyTooLarge(self.limit)
+            self.complete = not message.get("more_body", False)
+        elif message["type"] == "http.disconnect":
+            self.complete = True
         return message
 
-    return receive_bounded
+    async def drain(self) -> bool:
+        """Read what the route left unread (it answered without it), up to the limit: True
+        when the whole body was taken, so the connection can carry the client's next
+        request; False when it passed the limit, and the connection must close instead of
+        the server reading and discarding the rest for as long as the client sends."""
+        try:
+            while not self.complete:
+                await self.receive()
+        except BodyTooLarge:
+            return False
+        return True
 
 
 async def _refuse(limit: int, send: Send) -> None:
@@ -112,6 +132,8 @@ class RequestIdMiddleware:
         response_started = response_finished = False
         authenticated = b"authorization" in headers
 
+        body = BoundedBody(receive, _body_limit(scope), headers)
+
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started, response_finished
             if message["type"] == "http.response.body" and not message.get("more_body"):
@@ -119,18 +141,20 @@ class RequestIdMiddleware:
             if message["type"] == "http.response.start":
                 status, response_started = message["status"], True
                 response_headers = MutableHeaders(scope=message)
+                if not await body.drain():
+                    response_headers["Connection"] = "close"
                 response_headers["X-Request-ID"] = request_id
                 response_headers.update(SECURITY_HEADERS)
                 if authenticated:  # what one caller may see is no cache's to keep
                     response_headers["Cache-Control"] = "no-store"
             await send(message)
 
-        limit = _body_limit(scope)
+        limit = body.limit
         try:
-            if _declared_too_large(headers, limit):
+            if body.declared_too_large:
                 await _refuse(limit, send_with_id)
                 return
-            await self.app(scope, _bounded(receive, limit), send_with_id)
+            await self.app(scope, body.receive, send_with_id)
         except BodyTooLarge:  # read outside a route's error handling (e.g. by a middleware)
             if response_started:
                 raise  # a response is under way; only closing the connection can end it

@@ -146,9 +146,10 @@ def live_server(tmp_path: Path) -> Iterator[tuple[int, int]]:
         server.wait(timeout=10)
 
 
-def _stream_until_answered(port: int, path: str, most: int) -> tuple[bytes, int]:
+def _stream_until_answered(port: int, path: str, most: int) -> tuple[bytes, int, bool]:
     """Send a chunked JSON string of up to `most` bytes without a token; stop when the server
-    answers. Returns (the answer's first bytes, bytes sent)."""
+    answers. Returns the answer, the bytes sent, and whether the server closed the connection
+    (within 10 s of answering)."""
     sent = 0
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(
@@ -166,13 +167,16 @@ def _stream_until_answered(port: int, path: str, most: int) -> tuple[bytes, int]
             except OSError:
                 break
         sock.settimeout(10)
-        answer = b""
-        try:  # the server closes the connection after its 413: read to the end
+        answer, closed = b"", False
+        try:  # read to the server's close
             while chunk := sock.recv(65536):
                 answer += chunk
+            closed = True
         except ConnectionResetError:  # our unread chunks can make the close a reset
+            closed = True
+        except TimeoutError:  # still open: it would take (and throw away) all we send
             pass
-        return answer, sent
+        return answer, sent, closed
 
 
 def test_a_streamed_gigabyte_keeps_the_servers_memory_bounded(
@@ -180,12 +184,34 @@ def test_a_streamed_gigabyte_keeps_the_servers_memory_bounded(
 ) -> None:
     port, pid = live_server
     before = _rss_kib(pid)
-    answer, sent = _stream_until_answered(port, "/api/v1/items", most=1024 * 1024 * 1024)
+    answer, sent, closed = _stream_until_answered(port, "/api/v1/items", most=1024**3)
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
     assert b"payload-too-large" in answer
+    assert closed
     # Socket buffers hold a few MB between us and the server; it stopped reading at 1 MB.
     assert sent < 32 * 1024 * 1024, f"{sent} bytes were taken before the 413"
     assert _rss_kib(pid) - before < 50 * 1024, "the server's memory grew with the body"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/sprints/1/start",  # a route with no body: 401 without reading a byte
+        "/api/v1/webhooks/github/999999",  # headers missing: 422 before the body
+    ],
+)
+def test_a_stream_to_a_route_that_answers_early_is_not_read_past_the_limit(
+    live_server: tuple[int, int], path: str
+) -> None:
+    """The route answered without the body; the server then takes the rest only up to the
+    limit (so the connection can carry the next request) and closes past it, instead of
+    reading and throwing away whatever the client keeps sending."""
+    port, _ = live_server
+    answer, sent, closed = _stream_until_answered(port, path, most=256 * 1024 * 1024)
+    assert answer.startswith(b"HTTP/1.1 4"), answer[:200]
+    assert b"connection: close" in answer.lower()
+    assert closed, "the server kept reading a body past its limit"
+    assert sent < 64 * 1024 * 1024, f"{sent} bytes were taken"
 
 
 # A 500 keeps the connection: the next request on it is answered.
@@ -226,6 +252,35 @@ async def test_a_500_answers_on_the_keep_alive_connection_like_any_other(app: Fa
         assert b"application/problem+json" in failed
         assert b"a bug" not in failed  # internals stay in the log
         again = await _exchange(reader, writer, "/healthz")  # the same connection
+        assert again.startswith(b"HTTP/1.1 200 ")
+        writer.close()
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_a_small_body_a_route_did_not_read_keeps_the_connection(app: FastAPI) -> None:
+    """An early answer (401 here) takes the rest of a small body, so the next request on the
+    connection is read as a request, not as the leftover body."""
+    server, task, port = await _serve_in_loop(app)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for body in (b'{"a": 1}', b"x" * 200_000):  # in one segment, and in many
+            writer.write(
+                b"POST /api/v1/sprints/1/start HTTP/1.1\r\nHost: test\r\n"
+                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(body), body)
+            )
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 401 "), head
+            assert b"connection: close" not in head.lower()
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
+        again = await _exchange(reader, writer, "/healthz")
         assert again.startswith(b"HTTP/1.1 200 ")
         writer.close()
     finally:
