@@ -113,8 +113,35 @@ async def _refuse(limit: int, send: Send) -> None:
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+class _Response:
+    """One request's answer on its way out: every answer gets the request id and the security
+    headers, and the body the route left unread is settled before the answer starts."""
+
+    def __init__(
+        self, send: Send, body: BoundedBody, *, request_id: str, authenticated: bool
+    ) -> None:
+        self._send, self._body = send, body
+        self.request_id, self.authenticated = request_id, authenticated
+        self.status, self.started, self.finished = 500, False, False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status, self.started = message["status"], True
+            headers = MutableHeaders(scope=message)
+            if not await self._body.drain():
+                headers["Connection"] = "close"
+            headers["X-Request-ID"] = self.request_id
+            headers.update(SECURITY_HEADERS)
+            if self.authenticated:  # what one caller may see is no cache's to keep
+                headers["Cache-Control"] = "no-store"
+        elif message["type"] == "http.response.body" and not message.get("more_body"):
+            self.finished = True
+        await self._send(message)
+
+
 class RequestIdMiddleware:
-    """Echo a sane `X-Request-ID` or make one; log method, path, status and duration."""
+    """Echo a sane `X-Request-ID` or make one; bound the body; answer what escaped the
+    routes; log method, path, status and duration."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -128,55 +155,43 @@ class RequestIdMiddleware:
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         set_request_id(request_id)
         started = time.perf_counter()
-        status = 500
-        response_started = response_finished = False
-        authenticated = b"authorization" in headers
-
         body = BoundedBody(receive, _body_limit(scope), headers)
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status, response_started, response_finished
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                response_finished = True
-            if message["type"] == "http.response.start":
-                status, response_started = message["status"], True
-                response_headers = MutableHeaders(scope=message)
-                if not await body.drain():
-                    response_headers["Connection"] = "close"
-                response_headers["X-Request-ID"] = request_id
-                response_headers.update(SECURITY_HEADERS)
-                if authenticated:  # what one caller may see is no cache's to keep
-                    response_headers["Cache-Control"] = "no-store"
-            await send(message)
-
-        limit = body.limit
+        response = _Response(
+            send, body, request_id=request_id, authenticated=b"authorization" in headers
+        )
         try:
-            if body.declared_too_large:
-                await _refuse(limit, send_with_id)
-                return
-            await self.app(scope, body.receive, send_with_id)
-        except BodyTooLarge:  # read outside a route's error handling (e.g. by a middleware)
-            if response_started:
-                raise  # a response is under way; only closing the connection can end it
-            await _refuse(limit, send_with_id)
-        except Exception as exc:
-            # Answered here rather than by Starlette's outermost handler, which re-raises to
-            # the server after its 500 and so makes uvicorn drop a keep-alive connection.
-            if response_finished:
-                access_log.error("error after the response was sent", exc_info=exc)
-            elif response_started:
-                raise  # a half-sent response can only be ended by closing the connection
-            else:
-                await answer_outside_routes(Request(scope), exc)(scope, receive, send_with_id)
+            await self._answer(scope, body, response)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            metrics.observe(scope["method"], route, status, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            metrics.observe(scope["method"], route, response.status, seconds)
             access_log.info(
                 "request",
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "status": response.status,
+                    "duration_ms": round(seconds * 1000, 2),
                 },
             )
+
+    async def _answer(self, scope: Scope, body: BoundedBody, response: _Response) -> None:
+        try:
+            if body.declared_too_large:
+                await _refuse(body.limit, response.send)
+                return
+            await self.app(scope, body.receive, response.send)
+        except BodyTooLarge:  # read outside a route's error handling (e.g. by a middleware)
+            if response.started:
+                raise  # a response is under way; only closing the connection can end it
+            await _refuse(body.limit, response.send)
+        except Exception as exc:
+            # Answered here rather than by Starlette's outermost handler, which re-raises to
+            # the server after its 500 and so makes uvicorn drop a keep-alive connection.
+            if response.finished:
+                access_log.error("error after the response was sent", exc_info=exc)
+            elif response.started:
+                raise  # a half-sent response can only be ended by closing the connection
+            else:
+                answer = answer_outside_routes(Request(scope), exc)
+                await answer(scope, body.receive, response.send)
