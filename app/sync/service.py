@@ -3,7 +3,7 @@
 import asyncio
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,7 @@ from app.sync import ssrf
 from app.sync.models import Integration, ItemLink, SyncState, TrackerKind
 from app.sync.schemas import IntegrationCreate, IntegrationOut, IntegrationUpdate, LinkCreate
 from app.sync.status_maps import with_defaults
+from app.sync.tracker import RemoteIssue, TrackerError
 from app.teams.service import team_exists
 from app.users.models import User
 
@@ -293,3 +294,40 @@ async def retry_job(
         actor_kind=ActorKind.USER,
     )
     return job
+
+
+async def rekey_link(session: AsyncSession, link: ItemLink, key: str) -> None:
+    """A link made by a Jira issue id takes the issue's key, as webhooks name the issue;
+    a permanent `TrackerError` when another item is linked to that issue already."""
+    try:
+        async with session.begin_nested():
+            await session.execute(
+                update(ItemLink).where(ItemLink.id == link.id).values(remote_key=key)
+            )
+    except IntegrityError as exc:
+        raise TrackerError(f"issue {key} is linked elsewhere", permanent=True) from exc
+    link.remote_key = key
+
+
+async def record_synced(session: AsyncSession, *, link_id: int, remote: RemoteIssue) -> None:
+    """The link names the remote issue it was pushed to; `broken` when that issue already
+    belongs to another item (one link per remote issue)."""
+    values = {
+        "remote_key": remote.key,
+        "url": remote.url,
+        "sync_state": SyncState.SYNCED,
+        "last_synced_at": utcnow(),
+        "last_error": None,
+        "create_uncertain_since": None,
+    }
+    try:
+        async with session.begin_nested():
+            await session.execute(update(ItemLink).where(ItemLink.id == link_id).values(**values))
+    except IntegrityError:
+        await session.execute(
+            update(ItemLink)
+            .where(ItemLink.id == link_id)
+            .values(
+                sync_state=SyncState.BROKEN, last_error=f"issue {remote.key} is linked elsewhere"
+            )
+        )

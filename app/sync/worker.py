@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.backlog.models import BacklogItem
@@ -30,7 +29,7 @@ from app.core.outbox import (
     renew_leases,
 )
 from app.core.pagination import row_limit
-from app.sync import pulls
+from app.sync import pulls, service
 from app.sync.models import Integration, ItemLink, SyncState
 from app.sync.snapshot import snapshot, tracker_for
 from app.sync.tracker import RemoteIssue, Tracker, TrackerError, error_text
@@ -281,24 +280,13 @@ class Worker:
             if ours is None:
                 return None
             if key != link.remote_key:
-                await self._rekey(session, link, key)
+                await service.rekey_link(session, link, key)
             await processing.apply_now(
                 session, integration_id=integration.id, link_id=link.id, issue=issue
             )
             item = await session.get(BacklogItem, link.item_id, populate_existing=True)
             await session.commit()
             return item
-
-    @staticmethod
-    async def _rekey(session: AsyncSession, link: ItemLink, key: str) -> None:
-        try:
-            async with session.begin_nested():
-                await session.execute(
-                    update(ItemLink).where(ItemLink.id == link.id).values(remote_key=key)
-                )
-        except IntegrityError as exc:
-            raise TrackerError(f"issue {key} is linked elsewhere", permanent=True) from exc
-        link.remote_key = key
 
     async def _set_uncertain(self, link_id: int, since: datetime | None) -> None:
         async with self.sessions() as session:
@@ -328,32 +316,8 @@ class Worker:
             if done.rowcount != 1:  # type: ignore[attr-defined]
                 return  # our lease was taken over: the new owner records the outcome
             if remote is not None and link_id is not None:
-                await self._record_link(session, link_id, remote)
+                await service.record_synced(session, link_id=link_id, remote=remote)
             await session.commit()
-
-    async def _record_link(self, session: AsyncSession, link_id: int, remote: RemoteIssue) -> None:
-        values = {
-            "remote_key": remote.key,
-            "url": remote.url,
-            "sync_state": SyncState.SYNCED,
-            "last_synced_at": utcnow(),
-            "last_error": None,
-            "create_uncertain_since": None,
-        }
-        try:
-            async with session.begin_nested():
-                await session.execute(
-                    update(ItemLink).where(ItemLink.id == link_id).values(**values)
-                )
-        except IntegrityError:  # that remote issue already belongs to another item
-            await session.execute(
-                update(ItemLink)
-                .where(ItemLink.id == link_id)
-                .values(
-                    sync_state=SyncState.BROKEN,
-                    last_error=f"issue {remote.key} is linked elsewhere",
-                )
-            )
 
     def _delay(self, attempts: int, retry_after: float | None) -> float:
         """Exponential backoff with full jitter, never sooner than the tracker asked."""
