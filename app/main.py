@@ -22,7 +22,7 @@ from app.core.crypto import secret_box
 from app.core.db import Sessionmakers, make_engine
 from app.core.errors import error_responses, install_error_handlers
 from app.core.fastlane import FastLane
-from app.core.guards import check_request
+from app.core.guards import reject_nul_query
 from app.core.logging import configure_logging
 from app.core.middleware import RequestIdMiddleware
 from app.core.migrations import script_revisions
@@ -155,7 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         lifespan=_lifespan(settings),
         responses=error_responses(400, 413, 500, 503),  # 400: malformed JSON, NUL, a bad cursor
-        dependencies=[Depends(check_request)],
+        dependencies=[Depends(reject_nul_query)],
     )
     app.state.settings = settings
     app.state.fast_lane = None  # PostgreSQL: opened by the lifespan

@@ -27,9 +27,7 @@ from app.core.pagination import (
     MAX_CURSOR_LENGTH,
     MAX_LIMIT,
     InvalidCursor,
-    cursor_key,
     next_link,
-    use_cursor_key,
 )
 from app.core.schemas import MAX_ID
 
@@ -97,7 +95,6 @@ async def _read(
     cursor: str | None,
 ) -> page.Answer | None:
     """The page, counted against the caller's quota; None for the route's 401 or 429."""
-    use_cursor_key(cursor_key(scope["app"].state.secret_box))  # as the route's guard does
     page.check_cursor(cursor)  # a bad one is the route's 400, before anything is counted
     limiter = ratelimit.limiter_of(scope["app"])
     window = limiter.window() if limiter else None

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import metrics
 from app.core.errors import answer_outside_routes
+from app.core.pagination import cursor_key, use_cursor_key
 from app.core.request_context import set_request_id
 
 access_log = logging.getLogger("app.access")
@@ -154,6 +155,10 @@ class RequestIdMiddleware:
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         set_request_id(request_id)
+        if (box := getattr(scope["app"].state, "secret_box", None)) is not None:
+            # Cursors are signed with the app's key, so every replica reads every other's;
+            # set here once for the page lane and every route alike.
+            use_cursor_key(cursor_key(box))
         started = time.perf_counter()
         body = BoundedBody(receive, _body_limit(scope), headers)
         response = _Response(
