@@ -48,8 +48,8 @@ NOT_ISSUED = "The cursor is not one this service issued."
 _SIGNED = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{22})")  # payload.tag, base64url
 _TAG_BYTES = 16
 # The key signing the cursors of the request at hand: the app's, set for each request by the
-# outermost middleware (`app.core.middleware`), before any route. Outside a request (a script, a test) a fixed key no
-# server signs with, so such a cursor is refused by every server.
+# outermost middleware (`app.core.middleware`), before any route. Outside a request (a script,
+# a test) a fixed key no server signs with, so such a cursor is refused by every server.
 _NO_APP_KEY = hashlib.sha256(b"backlog-bridge: cursors outside an app").digest()
 _cursor_key: ContextVar[bytes] = ContextVar("cursor_key", default=_NO_APP_KEY)
 
